@@ -1,0 +1,92 @@
+/**
+ * The buffer between the socket and an application that reads events with `for await`.
+ *
+ * Events are pushed as they arrive and pulled when the application is ready. The buffer is bounded:
+ * at the high-water mark the shard pauses reading from the socket, so the backlog stays in the
+ * kernel and on Discord's side (the server disconnects a reader that falls far behind, and the
+ * shard then resumes from its last sequence: nothing is lost). Reading resumes once the application
+ * has drained the buffer to the low-water mark. The queue never drops an event.
+ */
+
+export class EventQueue<T> {
+  readonly highWaterMark: number;
+  readonly lowWaterMark: number;
+  #items: T[] = [];
+  #head = 0;
+  #waiting: ((result: IteratorResult<T>) => void) | null = null;
+  #failWaiting: ((error: unknown) => void) | null = null;
+  #ended = false;
+  #error: unknown = undefined;
+  #onDrain: () => void;
+
+  constructor(highWaterMark: number, onDrain: () => void) {
+    if (!Number.isInteger(highWaterMark) || highWaterMark < 1) {
+      throw new RangeError(`the event buffer size must be a positive integer, got ${highWaterMark}`);
+    }
+    this.highWaterMark = highWaterMark;
+    this.lowWaterMark = Math.floor(highWaterMark / 2);
+    this.#onDrain = onDrain;
+  }
+
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  get full(): boolean {
+    return this.size >= this.highWaterMark;
+  }
+
+  /** Adds an event; returns false when the buffer has reached its high-water mark. */
+  push(item: T): boolean {
+    if (this.#ended) return true;
+    if (this.#waiting) {
+      const deliver = this.#waiting;
+      this.#waiting = this.#failWaiting = null;
+      deliver({ value: item, done: false });
+      return true;
+    }
+    this.#items.push(item);
+    return this.size < this.highWaterMark;
+  }
+
+  /** No more events: pending ones are still delivered, then iteration ends (or throws `error`). */
+  end(error?: unknown): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#error = error;
+    if (this.#waiting && this.size === 0) this.#settleEnd();
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.size > 0) {
+      const wasFull = this.full;
+      const value = this.#items[this.#head++]!;
+      if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+        this.#items = this.#items.slice(this.#head);
+        this.#head = 0;
+      }
+      if (wasFull || this.size === this.lowWaterMark) this.#maybeDrain();
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.#ended) {
+      return this.#error === undefined ? Promise.resolve({ value: undefined, done: true }) : Promise.reject(this.#error);
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiting = resolve;
+      this.#failWaiting = reject;
+      this.#maybeDrain();
+    });
+  }
+
+  #maybeDrain(): void {
+    if (this.size <= this.lowWaterMark) this.#onDrain();
+  }
+
+  #settleEnd(): void {
+    const resolve = this.#waiting!;
+    const reject = this.#failWaiting!;
+    this.#waiting = this.#failWaiting = null;
+    if (this.#error === undefined) resolve({ value: undefined, done: true });
+    else reject(this.#error);
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * Many shards of one bot, run as one.
+ *
+ * The manager owns the shards of this process and one identify queue shared between them, starts
+ * them in identify-bucket order (so `max_concurrency` shards identify together, then the next group
+ * one window later), and offers what an application wants of a fleet: the state and latency of each
+ * shard, one merged stream of events tagged with their shard, commands to every shard or to the
+ * shard that owns a guild, and a clean shutdown that can keep every session for a later resume.
+ *
+ * The merged stream reads each shard with its own bounded iterator and feeds one bounded queue, so a
+ * slow consumer pauses the shards' sockets instead of growing memory, and nothing is dropped.
+ */
+import { EventEmitter } from 'node:events';
+import { type Logger, silentLogger } from '../logger.js';
+import { shardForGuild } from '../protocol/snowflake.js';
+import { EventQueue } from './event-queue.js';
+import type { LatencyStats } from './heartbeat.js';
+import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
+import { bucketOrder } from './ranges.js';
+import { fetchGatewayBot, type RestOptions } from './rest.js';
+import type { SessionInfo } from './session.js';
+import { type Dispatch, Shard, type ShardOptions, type ShardState } from './shard.js';
+
+export type ManagerShardOptions = Omit<ShardOptions, 'shardId' | 'shardCount' | 'identifyQueue'>;
+
+export interface ShardManagerOptions extends ManagerShardOptions {
+  shardCount: number;
+  /** The shard ids this process runs (default: all of shardCount). */
+  shardIds?: readonly number[];
+  /** From GET /gateway/bot (default 1); ignored when identifyQueue is given. */
+  maxConcurrency?: number;
+  identifyQueue?: IdentifyQueue;
+  /** Per-shard overrides, e.g. a presence or a saved session. */
+  perShard?: (shardId: number) => Partial<ManagerShardOptions>;
+}
+
+export interface ShardStatusEntry {
+  readonly shardId: number;
+  readonly state: ShardState;
+  readonly latency: LatencyStats;
+}
+
+export interface ManagerEvents {
+  dispatch: [Dispatch];
+  state: [number, ShardState];
+  fatal: [number, Error];
+}
+
+export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIterable<Dispatch> {
+  readonly shardCount: number;
+  readonly maxConcurrency: number;
+  readonly identifyQueue: IdentifyQueue;
+  readonly #shards = new Map<number, Shard>();
+  readonly #queue: EventQueue<Dispatch>;
+  #drained: (() => void) | null = null;
+  #pumping = false;
+  #iterated = false;
+
+  constructor(options: ShardManagerOptions) {
+    super();
+    const { shardCount, shardIds, maxConcurrency, identifyQueue, perShard, ...shardOptions } = options;
+    if (!Number.isInteger(shardCount) || shardCount < 1) {
+      throw new RangeError(`shardCount must be a positive integer, got ${shardCount}`);
+    }
+    this.shardCount = shardCount;
+    this.maxConcurrency = maxConcurrency ?? 1;
+    this.identifyQueue =
+      identifyQueue ?? new LocalIdentifyQueue({ maxConcurrency: this.maxConcurrency, ...(options.clock ? { clock: options.clock } : {}) });
+    const ids = shardIds ?? Array.from({ length: shardCount }, (_, i) => i);
+    if (new Set(ids).size !== ids.length) throw new RangeError('shardIds has duplicates');
+    for (const id of bucketOrder(ids, this.maxConcurrency)) {
+      const shard = new Shard({
+        ...shardOptions,
+        ...perShard?.(id),
+        shardId: id,
+        shardCount,
+        identifyQueue: this.identifyQueue,
+      });
+      shard.on('state', (state) => this.emit('state', id, state));
+      shard.on('fatal', (error) => this.emit('fatal', id, error));
+      this.#shards.set(id, shard);
+    }
+    this.#queue = new EventQueue<Dispatch>(options.bufferSize ?? 10_000, () => {
+      const wake = this.#drained;
+      this.#drained = null;
+      wake?.();
+    });
+  }
+
+  /**
+   * Fetches the recommended shard count and max_concurrency from GET /gateway/bot (the `api` option
+   * points it elsewhere, e.g. at the emulator) and builds a manager for all shards, or `shardIds`.
+   */
+  static async createRecommended(
+    options: Omit<ShardManagerOptions, 'shardCount' | 'maxConcurrency' | 'gatewayUrl'> & {
+      shardCount?: number;
+      gatewayUrl?: string;
+      rest?: RestOptions;
+      logger?: Logger;
+    },
+  ): Promise<ShardManager> {
+    const info = await fetchGatewayBot(options.token, options.rest ?? {});
+    const limit = info.session_start_limit;
+    const log = options.logger ?? silentLogger;
+    const identifyQueue =
+      options.identifyQueue ??
+      new LocalIdentifyQueue({
+        maxConcurrency: limit.max_concurrency,
+        sessionStartLimit: limit,
+        logger: log,
+        ...(options.clock ? { clock: options.clock } : {}),
+      });
+    log.info(`gateway recommends ${info.shards} shard(s), max_concurrency ${limit.max_concurrency}`);
+    return new ShardManager({
+      ...options,
+      gatewayUrl: options.gatewayUrl ?? info.url,
+      shardCount: options.shardCount ?? info.shards,
+      maxConcurrency: limit.max_concurrency,
+      identifyQueue,
+    });
+  }
+
+  get shards(): ReadonlyMap<number, Shard> {
+    return this.#shards;
+  }
+
+  shard(id: number): Shard | undefined {
+    return this.#shards.get(id);
+  }
+
+  /** Starts every shard (in bucket order); resolves when all are READY or RESUMED. */
+  async start(): Promise<void> {
+    this.#pump();
+    await Promise.all([...this.#shards.values()].map((s) => s.connect()));
+  }
+
+  status(): ShardStatusEntry[] {
+    return [...this.#shards.values()]
+      .sort((a, b) => a.shardId - b.shardId)
+      .map((s) => ({ shardId: s.shardId, state: s.state, latency: s.latency }));
+  }
+
+  /** The shard that receives events for `guildId`, if this process runs it. */
+  shardForGuild(guildId: string): Shard | undefined {
+    return this.#shards.get(shardForGuild(guildId, this.shardCount));
+  }
+
+  /** Sends to every shard; resolves when all have sent. */
+  broadcast(payload: Parameters<Shard['send']>[0]): Promise<void> {
+    return Promise.all([...this.#shards.values()].map((s) => s.send(payload))).then(() => {});
+  }
+
+  /** Sends on the shard that owns `guildId`; rejects when this process does not run that shard. */
+  sendToGuild(guildId: string, payload: Parameters<Shard['send']>[0]): Promise<void> {
+    const id = shardForGuild(guildId, this.shardCount);
+    const shard = this.#shards.get(id);
+    if (!shard) return Promise.reject(new RangeError(`guild ${guildId} belongs to shard ${id}, which this process does not run`));
+    return shard.send(payload);
+  }
+
+  /** Closes every shard; with `resumable`, returns their sessions for a later resume. */
+  async close(options: { resumable?: boolean } = {}): Promise<SessionInfo[]> {
+    const sessions = await Promise.all([...this.#shards.values()].map((s) => s.close(options)));
+    this.#queue.end();
+    return sessions.filter((s): s is SessionInfo => s !== null);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Dispatch> {
+    this.#iterated = true;
+    this.#pump();
+    return { next: () => this.#queue.next() };
+  }
+
+  /** Reads every shard's own stream into the merged one, waiting whenever the merged one is full. */
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    for (const shard of this.#shards.values()) {
+      void (async () => {
+        try {
+          for await (const event of shard) {
+            this.emit('dispatch', event);
+            // As with a single shard: listeners alone need no buffer.
+            const buffered = this.#iterated || this.listenerCount('dispatch') === 0;
+            if (buffered && !this.#queue.push(event)) await new Promise<void>((resolve) => (this.#drained = chain(this.#drained, resolve)));
+          }
+        } catch {
+          // A fatal close ends that shard's stream; the 'fatal' event reports it.
+        }
+      })();
+    }
+  }
+}
+
+function chain(first: (() => void) | null, second: () => void): () => void {
+  return first
+    ? () => {
+        first();
+        second();
+      }
+    : second;
+}

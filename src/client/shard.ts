@@ -1,0 +1,925 @@
+/**
+ * One gateway connection that keeps its session alive and never loses an event.
+ *
+ * The shard runs a loop of connections. Each connection opens a socket (to the bootstrap URL for a
+ * new session, to `resume_gateway_url` to resume), waits for Hello, starts heartbeating, sends
+ * IDENTIFY (after the identify queue allows it) or RESUME, and then delivers dispatches until it ends.
+ * How it ended decides what happens next, in one place (`#afterConnection`):
+ *
+ *   - resume:   a drop, a zombie, op 7, op 9 true, a corrupt frame, a timeout, any non-fatal close code;
+ *               reconnect to the resume URL with the same session and sequence;
+ *   - identify: op 9 false, 4003/4005/4007/4009, a server 1000/1001; forget the session, wait 1–5 s,
+ *               start a new one on the bootstrap URL;
+ *   - fatal:    4004, 4010–4014; stop, and report what the user must fix;
+ *   - stopped:  the application closed the shard.
+ *
+ * The first reconnect is immediate; consecutive failures back off exponentially with jitter, reset
+ * once a connection reaches READY or RESUMED. Every wait goes through the injectable clock.
+ *
+ * The sequence number only moves forward and only from dispatches actually received; a dispatch the
+ * application wants is parsed before its sequence is recorded, so a frame that fails to parse is
+ * replayed by the resume instead of being skipped. Dispatches the application did not ask for are
+ * recognised from their envelope alone (see decode.ts) and never parsed.
+ */
+import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
+import type {
+  GatewayDispatchPayload,
+  GatewayPresenceUpdateData,
+  GatewayReadyDispatchData,
+  GatewayRequestGuildMembersData,
+  GatewaySendPayload,
+  GatewayVoiceStateUpdateData,
+} from 'discord-api-types/v10';
+import WebSocket from 'ws';
+import { type Clock, systemClock, type Timer } from '../clock.js';
+import { type Logger, scopedLogger, silentLogger } from '../logger.js';
+import { closeAction, RESUMABLE_CLOSE_CODE } from '../protocol/close-codes.js';
+import { parseIntents } from '../protocol/intents.js';
+import { API_VERSION, MAX_CLIENT_PAYLOAD_BYTES } from '../protocol/opcodes.js';
+import { redact, Secret } from '../redact.js';
+import { type BackoffOptions, backoffDelay, reidentifyDelay } from './backoff.js';
+import { readEnvelope } from './decode.js';
+import { GatewayCloseError, PayloadTooLargeError, ShardClosedError } from './errors.js';
+import { EventQueue } from './event-queue.js';
+import { Heartbeater, Latency, type LatencyStats } from './heartbeat.js';
+import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
+import { type Compression, checkCompressionAvailable, createInflater, type Inflater } from './inflate.js';
+import { RateLimiter, type RateLimiterState, reservedSlots } from './ratelimiter.js';
+import type { SessionInfo, SessionStore } from './session.js';
+
+export type ShardStatus =
+  | 'idle'
+  | 'connecting'
+  | 'identifying'
+  | 'resuming'
+  | 'active'
+  | 'disconnected'
+  | 'fatally-closed'
+  | 'closed';
+
+export interface ShardState {
+  readonly status: ShardStatus;
+  /** Consecutive connection attempts that failed to reach READY/RESUMED. */
+  readonly reconnectAttempts: number;
+  /** When disconnected: milliseconds until the next attempt starts (from when the state was entered). */
+  readonly reconnectIn: number | null;
+  /** When fatally closed: why. */
+  readonly error: GatewayCloseError | null;
+}
+
+/** A dispatch as delivered to the application: the gateway payload plus the shard it came from. */
+export type Dispatch = GatewayDispatchPayload & { readonly shardId: number };
+
+export interface ShardTimeouts {
+  /** Opening the socket (default 15 s). */
+  connect?: number;
+  /** From open to Hello (default 20 s). */
+  hello?: number;
+  /** From IDENTIFY/RESUME sent to READY/RESUMED (default 20 s). */
+  ready?: number;
+}
+
+export interface ShardOptions {
+  token: string;
+  /** A bitfield, or names such as "GUILDS,GUILD_MESSAGES". */
+  intents: number | string | readonly string[];
+  shardId?: number;
+  shardCount?: number;
+  /** The bootstrap URL from GET /gateway/bot (default wss://gateway.discord.gg). */
+  gatewayUrl?: string;
+  compress?: Compression | null;
+  /** Dispatch types the application wants; others are not parsed (default: all). */
+  events?: readonly string[] | null;
+  /** 50–250 (default 50). */
+  largeThreshold?: number;
+  presence?: GatewayPresenceUpdateData;
+  properties?: { os?: string; browser?: string; device?: string };
+  identifyQueue?: IdentifyQueue;
+  /** A saved session to resume instead of identifying. */
+  session?: SessionInfo | null;
+  /** Where the session is read at start and written on READY, RESUMED and close. */
+  sessionStore?: SessionStore;
+  logger?: Logger;
+  clock?: Clock;
+  /** Largest decompressed or uncompressed message accepted, in bytes (default 128 MiB). */
+  maxMessageSize?: number;
+  /** Dispatches buffered for a slow `for await` consumer before the socket is paused (default 10,000). */
+  bufferSize?: number;
+  timeouts?: ShardTimeouts;
+  backoff?: BackoffOptions;
+  /**
+   * The gateway's send limit per connection (default Discord's: 120 per 60 s). Only worth changing
+   * to match a test server configured with a shorter window.
+   */
+  sendLimit?: { limit: number; windowMs: number };
+}
+
+interface Outcome {
+  readonly kind: 'resume' | 'identify' | 'fatal' | 'stopped';
+  readonly code?: number;
+  readonly reason?: string;
+  /** Extra wait before the next attempt. */
+  readonly delay?: number;
+}
+
+interface PendingCommand {
+  readonly data: string;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** One live socket and everything that must not outlive it. */
+interface Connection {
+  readonly ws: WebSocket;
+  readonly inflater: Inflater | null;
+  readonly limiter: RateLimiter;
+  readonly abort: AbortController;
+  heartbeater: Heartbeater | null;
+  timer: Timer | null;
+  paused: boolean;
+  ended: boolean;
+  finish(outcome: Outcome): void;
+}
+
+export interface ShardEvents {
+  dispatch: [Dispatch];
+  /** Every message's text after decompression, before any parsing. */
+  raw: [string];
+  state: [ShardState];
+  ready: [GatewayReadyDispatchData];
+  resumed: [];
+  /** A connection closed (code 1006 when there was no close frame). */
+  close: [{ code: number; reason: string }];
+  /** The shard stopped for good because of a fatal close code. */
+  fatal: [GatewayCloseError];
+}
+
+const DEFAULT_GATEWAY = 'wss://gateway.discord.gg';
+
+export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Dispatch> {
+  readonly shardId: number;
+  readonly shardCount: number;
+  readonly #token: Secret;
+  readonly #intents: number;
+  readonly #gatewayUrl: string;
+  readonly #compress: Compression | null;
+  readonly #wanted: ReadonlySet<string> | null;
+  readonly #largeThreshold: number;
+  readonly #presence: GatewayPresenceUpdateData | undefined;
+  readonly #properties: { os: string; browser: string; device: string };
+  readonly #identifyQueue: IdentifyQueue;
+  readonly #store: SessionStore | undefined;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #maxMessageSize: number;
+  readonly #timeouts: Required<ShardTimeouts>;
+  readonly #backoff: BackoffOptions;
+  readonly #sendLimit: { limit: number; windowMs: number } | undefined;
+  readonly #queue: EventQueue<Dispatch>;
+  readonly #latency = new Latency();
+  /** Session id and resume URL; the sequence lives in #sequence so dispatches never copy this. */
+  #session: Omit<SessionInfo, 'sequence'> | null;
+  /** Last dispatch sequence received (null before any on a new session). */
+  #sequence: number | null;
+  #sessionLoaded: boolean;
+  #status: ShardStatus = 'idle';
+  #attempts = 0;
+  #reconnectIn: number | null = null;
+  #error: GatewayCloseError | null = null;
+  #conn: Connection | null = null;
+  #commands: PendingCommand[] = [];
+  #pumpTimer: Timer | null = null;
+  #running: Promise<void> | null = null;
+  #stop: { resumable: boolean } | null = null;
+  #wake: (() => void) | null = null;
+  #iterated = false;
+  /** The application asked to stop reading (pause()); independent of the buffer's own pausing. */
+  #userPaused = false;
+  #firstActive: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void };
+
+  constructor(options: ShardOptions) {
+    super();
+    const shardId = options.shardId ?? 0;
+    const shardCount = options.shardCount ?? 1;
+    if (!Number.isInteger(shardCount) || shardCount < 1) {
+      throw new RangeError(`shardCount must be a positive integer, got ${shardCount}`);
+    }
+    if (!Number.isInteger(shardId) || shardId < 0 || shardId >= shardCount) {
+      throw new RangeError(`shardId must be an integer in [0, ${shardCount - 1}], got ${shardId}`);
+    }
+    if (typeof options.token !== 'string' || options.token.trim() === '') {
+      throw new TypeError('a bot token is required');
+    }
+    const largeThreshold = options.largeThreshold ?? 50;
+    if (!Number.isInteger(largeThreshold) || largeThreshold < 50 || largeThreshold > 250) {
+      throw new RangeError(`largeThreshold must be an integer from 50 to 250, got ${largeThreshold}`);
+    }
+    const compress = options.compress ?? null;
+    if (compress !== null && compress !== 'zlib-stream' && compress !== 'zstd-stream') {
+      throw new RangeError(`compress must be "zlib-stream", "zstd-stream" or null, got ${String(compress)}`);
+    }
+    if (compress) checkCompressionAvailable(compress);
+    const session = options.session ?? null;
+    if (session && (session.shardId !== shardId || session.shardCount !== shardCount)) {
+      throw new RangeError(
+        `the saved session belongs to shard [${session.shardId}, ${session.shardCount}], not [${shardId}, ${shardCount}]`,
+      );
+    }
+    this.shardId = shardId;
+    this.shardCount = shardCount;
+    this.#token = new Secret(options.token.replace(/^Bot\s+/i, ''));
+    this.#intents = parseIntents(options.intents);
+    this.#gatewayUrl = checkUrl(options.gatewayUrl ?? DEFAULT_GATEWAY, 'gatewayUrl');
+    this.#compress = compress;
+    this.#wanted = options.events ? new Set(options.events) : null;
+    this.#largeThreshold = largeThreshold;
+    this.#presence = options.presence;
+    this.#properties = {
+      os: options.properties?.os ?? process.platform,
+      browser: options.properties?.browser ?? 'dusk',
+      device: options.properties?.device ?? 'dusk',
+    };
+    this.#clock = options.clock ?? systemClock;
+    this.#identifyQueue = options.identifyQueue ?? new LocalIdentifyQueue({ clock: this.#clock });
+    this.#store = options.sessionStore;
+    this.#log = scopedLogger(options.logger ?? silentLogger, `shard ${shardId}`);
+    this.#maxMessageSize = options.maxMessageSize ?? 128 * 1024 * 1024;
+    this.#timeouts = {
+      connect: options.timeouts?.connect ?? 15_000,
+      hello: options.timeouts?.hello ?? 20_000,
+      ready: options.timeouts?.ready ?? 20_000,
+    };
+    this.#backoff = options.backoff ?? {};
+    this.#sendLimit = options.sendLimit;
+    this.#session = session;
+    this.#sequence = session?.sequence ?? null;
+    this.#sessionLoaded = session !== null || !this.#store;
+    this.#queue = new EventQueue<Dispatch>(options.bufferSize ?? 10_000, () => this.#resumeReading());
+    let resolve!: () => void;
+    let reject!: (e: Error) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    promise.catch(() => {});
+    this.#firstActive = { promise, resolve, reject };
+  }
+
+  /** Starts the shard; resolves once it is first READY or RESUMED, rejects if it stops before. */
+  connect(): Promise<void> {
+    if (this.#status === 'closed' || this.#status === 'fatally-closed') {
+      return Promise.reject(new ShardClosedError(`shard ${this.shardId} is ${this.#status}; create a new Shard`));
+    }
+    this.#running ??= this.#run();
+    return this.#firstActive.promise;
+  }
+
+  /**
+   * Closes the shard. With `resumable` the socket is closed with a code that keeps the session,
+   * which is returned (and saved to the session store) so a later shard can resume it; otherwise
+   * the session is ended (close 1000) and null is returned.
+   */
+  async close(options: { resumable?: boolean } = {}): Promise<SessionInfo | null> {
+    const resumable = options.resumable ?? false;
+    if (this.#status === 'closed' || this.#status === 'fatally-closed') return resumable ? this.session : null;
+    this.#stop = { resumable };
+    const conn = this.#conn;
+    if (conn) this.#endConnection(conn, { kind: 'stopped' }, resumable ? RESUMABLE_CLOSE_CODE : 1000);
+    this.#wake?.();
+    await this.#running;
+    if (!this.#running) this.#finishStop();
+    return resumable ? this.session : null;
+  }
+
+  get state(): ShardState {
+    return {
+      status: this.#status,
+      reconnectAttempts: this.#attempts,
+      reconnectIn: this.#reconnectIn,
+      error: this.#error,
+    };
+  }
+
+  /** The current session (null before READY or after it ended): save it to resume after a restart. */
+  get session(): SessionInfo | null {
+    return this.#session && this.#sequence !== null ? { ...this.#session, sequence: this.#sequence } : null;
+  }
+
+  get latency(): LatencyStats {
+    return this.#latency.stats;
+  }
+
+  /** The send budget of the current connection (a fresh budget when disconnected). */
+  get rateLimit(): RateLimiterState {
+    return (this.#conn?.limiter ?? new RateLimiter(this.#clock, this.#sendLimit)).state;
+  }
+
+  /** Dispatches waiting for the `for await` consumer, and whether the socket is paused for it. */
+  get buffer(): { size: number; highWaterMark: number; paused: boolean } {
+    return { size: this.#queue.size, highWaterMark: this.#queue.highWaterMark, paused: this.#conn?.paused ?? false };
+  }
+
+  /**
+   * Sends a gateway command. It waits until the shard is identified and the rate limit allows it,
+   * survives reconnects, and resolves once written to the socket. Payloads over 4096 bytes are
+   * refused at once.
+   */
+  send(payload: GatewaySendPayload | { op: number; d: unknown }): Promise<void> {
+    if (this.#status === 'closed' || this.#status === 'fatally-closed') {
+      return Promise.reject(new ShardClosedError(`shard ${this.shardId} is ${this.#status}`));
+    }
+    if (typeof payload !== 'object' || payload === null || !Number.isInteger((payload as { op: unknown }).op)) {
+      return Promise.reject(new TypeError('a gateway payload is an object with an integer "op"'));
+    }
+    const data = JSON.stringify(payload);
+    const size = Buffer.byteLength(data);
+    if (size > MAX_CLIENT_PAYLOAD_BYTES) {
+      return Promise.reject(
+        new PayloadTooLargeError(`payload is ${size} bytes; the gateway accepts at most ${MAX_CLIENT_PAYLOAD_BYTES}`),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.#commands.push({ data, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  updatePresence(data: GatewayPresenceUpdateData): Promise<void> {
+    return this.send({ op: 3, d: data });
+  }
+
+  updateVoiceState(data: GatewayVoiceStateUpdateData): Promise<void> {
+    return this.send({ op: 4, d: data });
+  }
+
+  requestGuildMembers(data: GatewayRequestGuildMembersData): Promise<void> {
+    return this.send({ op: 8, d: data });
+  }
+
+  requestSoundboardSounds(data: { guild_ids: string[] }): Promise<void> {
+    return this.send({ op: 31, d: data });
+  }
+
+  /** A small handle that sends through this shard, to pass to code that should not own the shard. */
+  get sender(): ShardSender {
+    return new ShardSender(this);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Dispatch> {
+    this.#iterated = true;
+    return { next: () => this.#queue.next() };
+  }
+
+  [inspect.custom](): string {
+    return `Shard { id: ${this.shardId}/${this.shardCount}, status: '${this.#status}' }`;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      shardId: this.shardId,
+      shardCount: this.shardCount,
+      status: this.#status,
+      intents: this.#intents,
+      compress: this.#compress,
+      gatewayUrl: this.#gatewayUrl,
+    };
+  }
+
+  // ---- the connection loop -------------------------------------------------------------------
+
+  async #run(): Promise<void> {
+    if (!this.#sessionLoaded) {
+      this.#sessionLoaded = true;
+      try {
+        const stored = await this.#store!.get(this.shardId);
+        if (stored && stored.shardCount === this.shardCount) {
+          this.#session = stored;
+          this.#sequence = stored.sequence;
+        }
+      } catch (error) {
+        this.#log.warn(`could not read the session store; identifying instead: ${(error as Error).message}`);
+      }
+    }
+    while (!this.#stop) {
+      this.#setStatus(this.#session ? 'resuming' : 'connecting');
+      const outcome = await this.#connection();
+      if (outcome.kind === 'stopped' || this.#stop) break;
+      if (outcome.kind === 'fatal') {
+        this.#fatal(new GatewayCloseError(outcome.code!, this.shardId, outcome.reason));
+        return;
+      }
+      if (outcome.kind === 'identify' && this.#session) {
+        this.#log.info('session invalidated; a new one will be identified');
+        this.#forgetSession();
+        await this.#saveSession();
+      }
+      this.#attempts++;
+      const wait = Math.max(backoffDelay(this.#attempts, this.#clock.random(), this.#backoff), outcome.delay ?? 0);
+      this.#reconnectIn = wait;
+      this.#setStatus('disconnected');
+      if (wait > 0) {
+        this.#log.debug(`reconnecting in ${wait} ms (attempt ${this.#attempts})`);
+        await this.#sleep(wait);
+      }
+      this.#reconnectIn = null;
+    }
+    this.#finishStop();
+  }
+
+  #finishStop(): void {
+    if (this.#status === 'closed') return;
+    const resumable = this.#stop?.resumable ?? false;
+    if (!resumable) this.#forgetSession();
+    void this.#saveSession();
+    this.#setStatus('closed');
+    this.#failCommands(new ShardClosedError(`shard ${this.shardId} was closed`));
+    this.#queue.end();
+    this.#firstActive.reject(new ShardClosedError(`shard ${this.shardId} was closed before it was ready`));
+  }
+
+  #fatal(error: GatewayCloseError): void {
+    this.#log.error(error.message);
+    this.#error = error;
+    this.#forgetSession();
+    void this.#saveSession();
+    this.#setStatus('fatally-closed');
+    this.#failCommands(error);
+    this.#queue.end(error);
+    this.#firstActive.reject(error);
+    this.emit('fatal', error);
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = this.#clock.setTimeout(done, ms);
+      const self = this;
+      function done() {
+        timer.cancel();
+        self.#wake = null;
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  /** Runs one connection from socket open to its end, and says how it ended. */
+  #connection(): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      const resuming = this.#session !== null;
+      const url = gatewayQuery(resuming ? this.#session!.resumeUrl : this.#gatewayUrl, this.#compress);
+      this.#log.debug(`connecting to ${url} to ${resuming ? 'resume' : 'identify'}`);
+      let ws: WebSocket;
+      try {
+        ws = new WebSocket(url, {
+          perMessageDeflate: false,
+          maxPayload: this.#maxMessageSize,
+          skipUTF8Validation: true,
+          handshakeTimeout: this.#timeouts.connect,
+        });
+      } catch (error) {
+        this.#log.warn(`could not open ${url}: ${(error as Error).message}`);
+        resolve({ kind: 'resume' });
+        return;
+      }
+      const conn: Connection = {
+        ws,
+        inflater: this.#compress ? createInflater(this.#compress, this.#maxMessageSize) : null,
+        limiter: new RateLimiter(this.#clock, this.#sendLimit),
+        abort: new AbortController(),
+        heartbeater: null,
+        timer: null,
+        paused: false,
+        ended: false,
+        finish: (outcome) => {
+          if (conn.ended) return;
+          conn.ended = true;
+          conn.heartbeater?.stop();
+          conn.timer?.cancel();
+          conn.abort.abort(new ShardClosedError('connection ended'));
+          if (this.#conn === conn) this.#conn = null;
+          this.#latency.reset();
+          resolve(outcome);
+        },
+      };
+      this.#conn = conn;
+      // ws enforces the handshake deadline itself (handshakeTimeout); this one covers a peer that
+      // accepts TCP and then says nothing, and is replaced by the Hello deadline once open.
+      this.#arm(conn, this.#timeouts.connect, 'websocket handshake');
+
+      ws.on('open', () => {
+        this.#arm(conn, this.#timeouts.hello, 'Hello');
+        if (this.#userPaused || (this.#queue.full && this.#countsForQueue())) this.#pauseReading(conn);
+      });
+      ws.on('message', (data: Buffer, isBinary: boolean) => this.#onMessage(conn, data, isBinary));
+      ws.on('close', (code: number, reasonBuf: Buffer) => {
+        const reason = redact(reasonBuf.toString());
+        this.emit('close', { code, reason });
+        if (conn.ended) return;
+        this.#log.info(`connection closed with ${code}${reason ? ` (${reason})` : ''}`);
+        const action = closeAction(code);
+        conn.finish(
+          action === 'fatal'
+            ? { kind: 'fatal', code, reason }
+            : action === 'identify'
+              ? { kind: 'identify', code, delay: reidentifyDelay(this.#clock.random()) }
+              : { kind: 'resume', code },
+        );
+      });
+      ws.on('error', (error: Error) => {
+        this.#log.warn(`socket error: ${error.message}`);
+        // 'close' follows for sockets that opened; a failed handshake may only report here.
+        if (ws.readyState === WebSocket.CLOSED || ws.readyState === WebSocket.CLOSING) {
+          conn.finish({ kind: this.#session ? 'resume' : 'identify' });
+        }
+      });
+    });
+  }
+
+  /** Closes `conn` on purpose and decides the outcome now, without waiting for the close handshake. */
+  #endConnection(conn: Connection, outcome: Outcome, code: number): void {
+    if (conn.ended) return;
+    conn.finish(outcome);
+    const ws = conn.ws;
+    try {
+      if (ws.readyState === WebSocket.OPEN) {
+        ws.close(code);
+        // A stalled peer may never answer the close frame.
+        const t = this.#clock.setTimeout(() => ws.terminate(), 2000);
+        ws.once('close', () => t.cancel());
+      } else {
+        ws.terminate();
+      }
+    } catch {
+      ws.terminate();
+    }
+  }
+
+  /** A deadline for the current step; missing it ends the connection with a resume attempt. */
+  #arm(conn: Connection, ms: number, what: string): void {
+    conn.timer?.cancel();
+    conn.timer = this.#clock.setTimeout(() => {
+      this.#log.warn(`no ${what} within ${ms} ms; reconnecting`);
+      this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
+    }, ms);
+  }
+
+  #onMessage(conn: Connection, data: Buffer, isBinary: boolean): void {
+    if (conn.ended) return;
+    conn.heartbeater?.heard();
+    let text: string;
+    if (conn.inflater) {
+      let out: Buffer | null;
+      try {
+        out = conn.inflater.push(data);
+      } catch (error) {
+        this.#log.warn(`${(error as Error).message}; resuming`);
+        this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
+        return;
+      }
+      if (out === null) return;
+      text = out.toString();
+    } else {
+      if (isBinary) {
+        this.#log.warn('binary frame on an uncompressed connection; resuming');
+        this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
+        return;
+      }
+      text = data.toString();
+    }
+    if (this.listenerCount('raw') > 0) this.emit('raw', text);
+
+    let envelope = readEnvelope(text);
+    let parsed: { op: number; s: number | null; t: string | null; d: unknown } | null = null;
+    if (!envelope) {
+      parsed = this.#parse(conn, text);
+      if (!parsed) return;
+      envelope = parsed;
+    }
+    switch (envelope.op) {
+      case 0:
+        return this.#onDispatch(conn, envelope, text, parsed);
+      case 1:
+        // Before Hello there is no schedule yet, but the request is answered all the same.
+        if (conn.heartbeater) conn.heartbeater.requested();
+        else this.#heartbeat(conn);
+        return;
+      case 7:
+        this.#log.info('server asked to reconnect (op 7)');
+        return this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
+      case 9: {
+        parsed ??= this.#parse(conn, text);
+        if (!parsed) return;
+        if (parsed.d === true && this.#session) {
+          this.#log.info('invalid session (resumable); resuming');
+          return this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
+        }
+        this.#log.info('invalid session; identifying anew');
+        return this.#endConnection(
+          conn,
+          { kind: 'identify', delay: reidentifyDelay(this.#clock.random()) },
+          1000,
+        );
+      }
+      case 10: {
+        parsed ??= this.#parse(conn, text);
+        if (!parsed) return;
+        return this.#onHello(conn, parsed.d);
+      }
+      case 11:
+        this.#latency.acked(this.#clock.now());
+        return;
+      default:
+        this.#log.debug(`ignoring unknown opcode ${envelope.op}`);
+    }
+  }
+
+  #parse(conn: Connection, text: string): { op: number; s: number | null; t: string | null; d: unknown } | null {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      this.#log.warn(`received invalid JSON (${text.length} bytes); resuming`);
+      this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
+      return null;
+    }
+    const v = value as { op?: unknown; s?: unknown; t?: unknown; d?: unknown };
+    if (typeof value !== 'object' || value === null || !Number.isInteger(v.op)) {
+      this.#log.warn('received a payload without an integer op; resuming');
+      this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
+      return null;
+    }
+    return {
+      op: v.op as number,
+      s: Number.isInteger(v.s) ? (v.s as number) : null,
+      t: typeof v.t === 'string' ? v.t : null,
+      d: v.d ?? null,
+    };
+  }
+
+  #onHello(conn: Connection, d: unknown): void {
+    const interval = (d as { heartbeat_interval?: unknown } | null)?.heartbeat_interval;
+    if (typeof interval !== 'number' || !(interval > 0)) {
+      this.#log.warn('Hello without a valid heartbeat_interval; reconnecting');
+      return this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
+    }
+    if (conn.heartbeater) return;
+    conn.limiter.setReserved(reservedSlots(interval, conn.limiter.state.windowMs));
+    conn.heartbeater = new Heartbeater(this.#clock, interval, {
+      beat: () => this.#heartbeat(conn),
+      zombie: () => {
+        this.#log.warn('no message from the gateway for a whole heartbeat interval (zombie); resuming');
+        this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
+      },
+      paused: () => conn.paused,
+    });
+    conn.heartbeater.start();
+    conn.timer?.cancel();
+    if (this.#session) {
+      this.#setStatus('resuming');
+      this.#sendPriority(conn, {
+        op: 6,
+        d: { token: this.#token.reveal(), session_id: this.#session.sessionId, seq: this.#sequence ?? 0 },
+      });
+      this.#arm(conn, this.#timeouts.ready, 'RESUMED');
+    } else {
+      this.#setStatus('identifying');
+      void this.#identify(conn);
+    }
+  }
+
+  async #identify(conn: Connection): Promise<void> {
+    try {
+      await this.#identifyQueue.enqueue(this.shardId, conn.abort.signal);
+    } catch (error) {
+      if (!conn.ended) {
+        this.#log.warn(`identify queue failed: ${(error as Error).message}`);
+        this.#endConnection(conn, { kind: 'identify', delay: 5000 }, 1000);
+      }
+      return;
+    }
+    if (conn.ended) return;
+    this.#sendPriority(conn, {
+      op: 2,
+      d: {
+        token: this.#token.reveal(),
+        properties: this.#properties,
+        intents: this.#intents,
+        shard: [this.shardId, this.shardCount],
+        large_threshold: this.#largeThreshold,
+        compress: false,
+        ...(this.#presence ? { presence: this.#presence } : {}),
+      },
+    });
+    this.#arm(conn, this.#timeouts.ready, 'READY');
+  }
+
+  #heartbeat(conn: Connection): void {
+    this.#sendPriority(conn, { op: 1, d: this.#sequence });
+    this.#latency.sent(this.#clock.now());
+  }
+
+  #sendPriority(conn: Connection, payload: { op: number; d: unknown }): void {
+    if (conn.ended || conn.ws.readyState !== WebSocket.OPEN) return;
+    conn.limiter.record(true);
+    conn.ws.send(JSON.stringify(payload));
+  }
+
+  #onDispatch(
+    conn: Connection,
+    envelope: { s: number | null; t: string | null },
+    text: string,
+    parsed: { d: unknown; t: string | null; s: number | null; op: number } | null,
+  ): void {
+    const t = envelope.t;
+    const internal = t === 'READY' || t === 'RESUMED';
+    const wanted = t !== null && (this.#wanted === null || this.#wanted.has(t));
+    if ((internal || wanted) && !parsed) {
+      parsed = this.#parse(conn, text);
+      if (!parsed) return;
+    }
+    if (envelope.s !== null) this.#advance(envelope.s);
+    if (t === 'READY') this.#onReady(conn, parsed!.d as GatewayReadyDispatchData, envelope.s);
+    else if (t === 'RESUMED') this.#onResumed(conn);
+    if (!wanted) return;
+    const event = parsed as unknown as Dispatch & { shardId: number };
+    event.shardId = this.shardId;
+    this.emit('dispatch', event);
+    if (this.#countsForQueue() && !this.#queue.push(event)) this.#pauseReading(conn);
+  }
+
+  #advance(s: number): void {
+    if (this.#sequence === null || s > this.#sequence) this.#sequence = s;
+  }
+
+  #forgetSession(): void {
+    this.#session = null;
+    this.#sequence = null;
+  }
+
+  #onReady(conn: Connection, d: GatewayReadyDispatchData, s: number | null): void {
+    if (typeof d?.session_id !== 'string' || typeof d.resume_gateway_url !== 'string') {
+      this.#log.warn('READY without session_id or resume_gateway_url; identifying anew');
+      this.#endConnection(conn, { kind: 'identify', delay: reidentifyDelay(this.#clock.random()) }, 1000);
+      return;
+    }
+    this.#session = {
+      sessionId: d.session_id,
+      resumeUrl: d.resume_gateway_url,
+      shardId: this.shardId,
+      shardCount: this.shardCount,
+    };
+    // READY starts the session's numbering; anything seen before it belonged to no session.
+    this.#sequence = s ?? 0;
+    this.#log.info(`ready: session ${d.session_id}, ${d.guilds?.length ?? 0} guilds`);
+    this.#becameActive(conn);
+    this.emit('ready', d);
+  }
+
+  #onResumed(conn: Connection): void {
+    this.#log.info(`resumed at sequence ${this.#sequence}`);
+    this.#becameActive(conn);
+    this.emit('resumed');
+  }
+
+  #becameActive(conn: Connection): void {
+    conn.timer?.cancel();
+    conn.timer = null;
+    this.#attempts = 0;
+    this.#setStatus('active');
+    void this.#saveSession();
+    this.#firstActive.resolve();
+    this.#pump();
+  }
+
+  /** Buffer for the iterator unless the application chose listeners and never iterated. */
+  #countsForQueue(): boolean {
+    return this.#iterated || this.listenerCount('dispatch') === 0;
+  }
+
+  #pauseReading(conn: Connection): void {
+    if (conn.paused || conn.ended) return;
+    conn.paused = true;
+    conn.ws.pause();
+    this.#log.debug(`event buffer full (${this.#queue.size}); pausing the socket until the application catches up`);
+  }
+
+  /**
+   * Stops reading from the gateway until resume(): heartbeats continue, the backlog waits in the
+   * socket and on the server. For applications that apply their own backpressure.
+   */
+  pause(): void {
+    this.#userPaused = true;
+    if (this.#conn) this.#pauseReading(this.#conn);
+  }
+
+  resume(): void {
+    this.#userPaused = false;
+    this.#resumeReading();
+  }
+
+  #resumeReading(): void {
+    const conn = this.#conn;
+    if (!conn?.paused || this.#userPaused || (this.#queue.full && this.#countsForQueue())) return;
+    conn.paused = false;
+    conn.heartbeater?.heard();
+    conn.ws.resume();
+  }
+
+  #pump(): void {
+    const conn = this.#conn;
+    if (!conn || conn.ended || this.#status !== 'active' || this.#pumpTimer) return;
+    while (this.#commands.length > 0) {
+      const wait = conn.limiter.delay(false);
+      if (wait > 0) {
+        this.#pumpTimer = this.#clock.setTimeout(() => {
+          this.#pumpTimer = null;
+          this.#pump();
+        }, wait);
+        return;
+      }
+      const command = this.#commands.shift()!;
+      conn.limiter.record(false);
+      conn.ws.send(command.data);
+      command.resolve();
+    }
+  }
+
+  #failCommands(error: Error): void {
+    this.#pumpTimer?.cancel();
+    this.#pumpTimer = null;
+    const pending = this.#commands;
+    this.#commands = [];
+    for (const c of pending) c.reject(error);
+  }
+
+  async #saveSession(): Promise<void> {
+    if (!this.#store) return;
+    try {
+      await this.#store.set(this.shardId, this.session);
+    } catch (error) {
+      this.#log.warn(`could not write the session store: ${(error as Error).message}`);
+    }
+  }
+
+  #setStatus(status: ShardStatus): void {
+    if (this.#status === status) return;
+    this.#status = status;
+    this.#log.debug(`state ${status}`);
+    this.emit('state', this.state);
+  }
+}
+
+/** Sends through a shard; holds nothing else, so it can be handed to any part of an application. */
+export class ShardSender {
+  readonly #shard: Shard;
+
+  constructor(shard: Shard) {
+    this.#shard = shard;
+  }
+
+  get shardId(): number {
+    return this.#shard.shardId;
+  }
+
+  send(payload: GatewaySendPayload | { op: number; d: unknown }): Promise<void> {
+    return this.#shard.send(payload);
+  }
+
+  updatePresence(data: GatewayPresenceUpdateData): Promise<void> {
+    return this.#shard.updatePresence(data);
+  }
+
+  updateVoiceState(data: GatewayVoiceStateUpdateData): Promise<void> {
+    return this.#shard.updateVoiceState(data);
+  }
+
+  requestGuildMembers(data: GatewayRequestGuildMembersData): Promise<void> {
+    return this.#shard.requestGuildMembers(data);
+  }
+
+  requestSoundboardSounds(data: { guild_ids: string[] }): Promise<void> {
+    return this.#shard.requestSoundboardSounds(data);
+  }
+}
+
+function checkUrl(url: string, name: string): string {
+  try {
+    const u = new URL(url);
+    if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new Error();
+  } catch {
+    throw new TypeError(`${name} must be a ws:// or wss:// URL, got ${JSON.stringify(url)}`);
+  }
+  return url;
+}
+
+/** The gateway URL with `v`, `encoding` and `compress` set (replacing any given). */
+export function gatewayQuery(base: string, compress: Compression | null): string {
+  const url = new URL(base);
+  url.searchParams.set('v', String(API_VERSION));
+  url.searchParams.set('encoding', 'json');
+  if (compress) url.searchParams.set('compress', compress);
+  else url.searchParams.delete('compress');
+  return url.toString();
+}
+

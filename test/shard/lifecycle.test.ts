@@ -1,0 +1,137 @@
+/**
+ * The shard's normal life against the emulator: READY, guilds, live events through both consumption
+ * styles, filtering, compression, commands queued until identified, and the payload size limit.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Emulator } from '../../src/emulator/index.js';
+import { type Dispatch, PayloadTooLargeError, shardForGuild } from '../../src/index.js';
+import { assertExactlyOnce, collect, shardFor, startEmulator, until } from './harness.js';
+
+let emu: Emulator;
+before(async () => {
+  emu = await startEmulator();
+});
+after(() => emu.close());
+
+test('identifies, receives READY and one GUILD_CREATE per guild of its shard, then live events', async () => {
+  const shards = [0, 1].map((id) => shardFor(emu, { shardId: id, shardCount: 2 }));
+  const events = shards.map(collect);
+  await Promise.all(shards.map((s) => s.connect()));
+  for (const [i, shard] of shards.entries()) {
+    assert.equal(shard.state.status, 'active');
+    const session = shard.session!;
+    assert.equal(session.shardId, i);
+    assert.notEqual(new URL(session.resumeUrl).pathname, new URL(emu.gatewayUrl).pathname || '/');
+    const expected = emu.world.guildIds().filter((g) => shardForGuild(g, 2) === i);
+    await until(() => events[i]!.filter((e) => e.t === 'GUILD_CREATE').length === expected.length, 'guilds');
+    const got = events[i]!.filter((e) => e.t === 'GUILD_CREATE').map((e) => (e.d as { id: string }).id);
+    assert.deepEqual(got.sort(), [...expected].sort());
+    assert.equal(events[i]![0]!.t, 'READY');
+    assert.equal(events[i]![0]!.s, 1);
+  }
+  const guild = emu.world.guildIds()[0]!;
+  emu.dispatch('GUILD_UPDATE', { id: guild, name: 'renamed' }, { guildId: guild });
+  const target = shardForGuild(guild, 2);
+  await until(() => events[target]!.some((e) => e.t === 'GUILD_UPDATE'), 'GUILD_UPDATE');
+  assert.ok(!events[1 - target]!.some((e) => e.t === 'GUILD_UPDATE'), 'event routed to the wrong shard');
+  for (const [i, shard] of shards.entries()) {
+    assertExactlyOnce(emu, events[i]!, [shard.session!.sessionId]);
+    await shard.close();
+  }
+});
+
+test('for await delivers every event in order and ends after close()', async () => {
+  const shard = shardFor(emu);
+  await shard.connect();
+  const sessionId = shard.session!.sessionId;
+  await emu.burst(sessionId, 500);
+  const seen: Dispatch[] = [];
+  for await (const event of shard) {
+    seen.push(event);
+    if (seen.length === emu.session(sessionId)!.log().length) void shard.close();
+  }
+  assertExactlyOnce(emu, seen, [sessionId]);
+  assert.equal(shard.state.status, 'closed');
+});
+
+test('unwanted dispatches are not delivered but still advance the sequence', async () => {
+  const shard = shardFor(emu, { events: ['MESSAGE_CREATE'] });
+  const events = collect(shard);
+  await shard.connect();
+  const sessionId = shard.session!.sessionId;
+  await emu.burst(sessionId, 300);
+  const log = emu.session(sessionId)!.log();
+  const last = log[log.length - 1]!.seq;
+  await until(() => shard.session!.sequence === last, 'sequence to reach the last event');
+  const expected = log.filter((e) => e.t === 'MESSAGE_CREATE').map((e) => e.seq);
+  assert.ok(expected.length > 0, 'the mix produced no MESSAGE_CREATE');
+  assert.deepEqual(
+    events.map((e) => e.s),
+    expected,
+  );
+  assert.ok(events.every((e) => e.t === 'MESSAGE_CREATE' && typeof e.d === 'object'));
+  await shard.close();
+});
+
+for (const compress of ['zlib-stream', 'zstd-stream'] as const) {
+  test(`${compress}: READY, guilds and a burst arrive intact`, async () => {
+    const shard = shardFor(emu, { compress });
+    const events = collect(shard);
+    await shard.connect();
+    const sessionId = shard.session!.sessionId;
+    await emu.burst(sessionId, 2000);
+    await until(() => events.length === emu.session(sessionId)!.log().length, 'all events');
+    assertExactlyOnce(emu, events, [sessionId]);
+    await shard.close();
+  });
+}
+
+test('commands sent before READY wait for it and are sent in order afterwards', async () => {
+  const shard = shardFor(emu);
+  const events = collect(shard);
+  const guild = emu.world.guildIds()[0]!;
+  const sent = [
+    shard.updatePresence({ since: null, activities: [], status: 'idle', afk: false }),
+    shard.requestGuildMembers({ guild_id: guild, query: '', limit: 0, nonce: 'n1' }),
+  ];
+  await shard.connect();
+  await Promise.all(sent);
+  await until(() => events.some((e) => e.t === 'GUILD_MEMBERS_CHUNK'), 'member chunk');
+  const chunk = events.find((e) => e.t === 'GUILD_MEMBERS_CHUNK')!.d as { nonce?: string; guild_id: string };
+  assert.equal(chunk.nonce, 'n1');
+  assert.equal(chunk.guild_id, guild);
+  await shard.close();
+});
+
+test('a payload over 4096 bytes is refused before sending, with a clear error', async () => {
+  const shard = shardFor(emu);
+  await shard.connect();
+  await assert.rejects(
+    shard.send({ op: 3, d: { since: null, activities: [{ name: 'x'.repeat(5000), type: 0 }], status: 'online', afk: false } }),
+    (error: Error) => error instanceof PayloadTooLargeError && /4096/.test(error.message),
+  );
+  // The connection is unaffected.
+  assert.equal(shard.state.status, 'active');
+  await shard.close();
+});
+
+test('a slow for-await consumer pauses the socket instead of growing the buffer, and loses nothing', async () => {
+  const shard = shardFor(emu, { bufferSize: 50 });
+  await shard.connect();
+  const sessionId = shard.session!.sessionId;
+  const iterator = shard[Symbol.asyncIterator]();
+  await emu.burst(sessionId, 3000);
+  await until(() => shard.buffer.paused, 'socket to pause');
+  // Pausing stops socket reads; frames already read in the same chunk still arrive, never more.
+  assert.ok(shard.buffer.size <= 50 + 1000, `buffer grew to ${shard.buffer.size}`);
+  const seen: Dispatch[] = [];
+  const total = () => emu.session(sessionId)!.log().length;
+  while (seen.length < total()) {
+    const { value } = await iterator.next();
+    seen.push(value as Dispatch);
+  }
+  assertExactlyOnce(emu, seen, [sessionId]);
+  assert.equal(shard.buffer.paused, false);
+  await shard.close();
+});

@@ -1,0 +1,176 @@
+/**
+ * Everything that can end a connection, and the proof that none of it loses or duplicates an event:
+ * drops, op 7, op 9, zombies, corrupt frames, invalid JSON, every close code, and a saved session
+ * resumed by a new process.
+ */
+import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
+import { after, before, test } from 'node:test';
+import type { Emulator } from '../../src/emulator/index.js';
+import { consoleLogger, type Dispatch, GatewayCloseError, MemorySessionStore } from '../../src/index.js';
+import { assertExactlyOnce, collect, shardFor, startEmulator, TOKEN, until } from './harness.js';
+
+let emu: Emulator;
+before(async () => {
+  emu = await startEmulator();
+});
+after(() => emu.close());
+
+/** Runs `fault` against a live shard with traffic, and checks nothing was lost or duplicated. */
+async function survives(fault: (sessionId: string) => void, expect: 'resume' | 'identify', compress?: 'zlib-stream') {
+  const shard = shardFor(emu, compress ? { compress } : {});
+  const events = collect(shard);
+  await shard.connect();
+  const first = shard.session!.sessionId;
+  await emu.burst(first, 200);
+  const before = emu.counters;
+  const resumed = new Promise<void>((resolve) => shard.once(expect === 'resume' ? 'resumed' : 'ready', () => resolve()));
+  fault(first);
+  // Events keep happening while the shard is away.
+  for (let i = 0; i < 20; i++) emu.dispatch('TYPING_START', { channel_id: '1', user_id: '2', timestamp: 1 }, { session: first });
+  await resumed;
+  const sessions = expect === 'resume' ? [first] : [first, shard.session!.sessionId];
+  if (expect === 'resume') {
+    assert.equal(shard.session!.sessionId, first);
+    assert.equal(emu.counters.resumes, before.resumes + 1);
+  } else {
+    assert.notEqual(shard.session!.sessionId, first);
+  }
+  await emu.burst(shard.session!.sessionId, 100);
+  const total = () => sessions.reduce((n, id) => n + emu.session(id)!.log().length, 0);
+  await until(() => events.length >= total(), 'all events');
+  assertExactlyOnce(emu, events, sessions);
+  await shard.close();
+}
+
+test('a dropped TCP connection is resumed with no lost event', () => survives((id) => emu.fault(id, { type: 'drop' }), 'resume'));
+test('op 7 reconnect is resumed', () => survives((id) => emu.fault(id, { type: 'reconnect' }), 'resume'));
+test('op 9 true is resumed', () =>
+  survives((id) => emu.fault(id, { type: 'invalid-session', resumable: true }), 'resume'));
+test('a non-fatal close code (4000) is resumed', () =>
+  survives((id) => emu.fault(id, { type: 'close', code: 4000 }), 'resume'));
+test('4008 is resumed', () => survives((id) => emu.fault(id, { type: 'close', code: 4008 }), 'resume'));
+test('a corrupt compressed frame ends the connection and is resumed', () =>
+  survives((id) => emu.fault(id, { type: 'corrupt' }), 'resume', 'zlib-stream'));
+test('invalid JSON is survived by resuming', () => survives((id) => emu.fault(id, { type: 'invalid-json' }), 'resume'));
+test('a zombie connection (no ACKs, nothing received) is detected and resumed', () =>
+  survives((id) => emu.fault(id, { type: 'stall' }), 'resume'));
+test('op 9 false starts a new session after a 1–5 s wait', { timeout: 15_000 }, () =>
+  survives((id) => emu.fault(id, { type: 'invalid-session', resumable: false }), 'identify'));
+test('4009 session timeout starts a new session', { timeout: 15_000 }, () =>
+  survives((id) => emu.fault(id, { type: 'session-timeout' }), 'identify'));
+
+test('a server heartbeat request is answered at once', async () => {
+  const shard = shardFor(emu);
+  await shard.connect();
+  const id = shard.session!.sessionId;
+  const beats = emu.counters.heartbeats;
+  emu.fault(id, { type: 'heartbeat-request' });
+  await until(() => emu.counters.heartbeats > beats, 'a heartbeat', 500);
+  await shard.close();
+});
+
+test('an unknown opcode from the server is ignored', async () => {
+  const shard = shardFor(emu);
+  const events = collect(shard);
+  await shard.connect();
+  const id = shard.session!.sessionId;
+  emu.fault(id, { type: 'unknown-opcode' });
+  await emu.burst(id, 10);
+  await until(() => events.length === emu.session(id)!.log().length, 'events');
+  assert.equal(shard.state.status, 'active');
+  assert.equal(shard.session!.sessionId, id);
+  await shard.close();
+});
+
+for (const code of [4004, 4010, 4011, 4012, 4013, 4014]) {
+  test(`close code ${code} is fatal: the shard stops and says what to fix`, async () => {
+    const shard = shardFor(emu);
+    const events: Dispatch[] = [];
+    await shard.connect();
+    const iterate = (async () => {
+      for await (const e of shard) events.push(e);
+    })();
+    emu.fault(shard.session!.sessionId, { type: 'close', code });
+    await assert.rejects(iterate, (error: Error) => {
+      assert.ok(error instanceof GatewayCloseError);
+      assert.equal(error.code, code);
+      assert.match(error.message, new RegExp(`${code} `));
+      return true;
+    });
+    assert.equal(shard.state.status, 'fatally-closed');
+    assert.equal(shard.state.error?.code, code);
+    await assert.rejects(shard.send({ op: 3, d: {} }), /fatally-closed/);
+    assert.ok(events.length > 0, 'events before the close were delivered');
+  });
+}
+
+test('a bad token is fatal (4004) and the error never contains the token', async () => {
+  const lines: string[] = [];
+  const shard = shardFor(emu, {
+    token: 'MTAwMDAwMDAwMDAwMDAwMDAw.Gwrong.not-the-emulator-token-xxxxxxxxxx',
+    logger: consoleLogger('debug', (l) => lines.push(l)),
+  });
+  await assert.rejects(shard.connect(), (error: Error) => error instanceof GatewayCloseError && error.code === 4004);
+  assert.match(shard.state.error!.message, /4004 Authentication failed: .*token/);
+  const everything = [...lines, shard.state.error!.message, inspect(shard), JSON.stringify(shard)].join('\n');
+  assert.ok(!everything.includes('not-the-emulator-token'), 'the token leaked');
+  assert.ok(lines.length > 3, 'debug logging produced nothing');
+});
+
+test('a disallowed privileged intent is fatal (4014) with a message naming the fix', async () => {
+  const strict = await startEmulator({ allowedIntents: 0 });
+  const shard = shardFor(strict, { intents: 'GUILDS,GUILD_MEMBERS' });
+  await assert.rejects(shard.connect(), /4014 Disallowed intent.*Developer Portal/);
+  await strict.close();
+});
+
+test('the token never appears in logs, inspect output or serialized state during a normal run', async () => {
+  const lines: string[] = [];
+  const shard = shardFor(emu, { logger: consoleLogger('debug', (l) => lines.push(l)) });
+  await shard.connect();
+  emu.fault(shard.session!.sessionId, { type: 'drop' });
+  await new Promise((r) => shard.once('resumed', r));
+  const text = [...lines, inspect(shard, { depth: 10, showHidden: true }), JSON.stringify(shard)].join('\n');
+  assert.ok(lines.some((l) => l.includes('resumed')), 'no log line about the resume');
+  assert.ok(!text.includes(TOKEN), 'the token leaked');
+  await shard.close();
+});
+
+test('a session saved at close is resumed by a new shard with exactly the missed events', async () => {
+  const store = new MemorySessionStore();
+  const first = shardFor(emu, { sessionStore: store });
+  const before = collect(first);
+  await first.connect();
+  const id = first.session!.sessionId;
+  await emu.burst(id, 100);
+  await until(() => before.length === emu.session(id)!.log().length, 'first events');
+  const saved = await first.close({ resumable: true });
+  assert.equal(saved?.sessionId, id);
+  assert.deepEqual(store.get(0), saved);
+  // The bot is down; events keep happening.
+  for (let i = 0; i < 30; i++) emu.dispatch('TYPING_START', { channel_id: '1', user_id: '2', timestamp: i }, { session: id });
+  const second = shardFor(emu, { sessionStore: store });
+  const afterRestart = collect(second);
+  const identifies = emu.counters.identifies;
+  await second.connect();
+  assert.equal(second.session!.sessionId, id);
+  assert.equal(emu.counters.identifies, identifies, 'the new shard identified instead of resuming');
+  await until(() => before.length + afterRestart.length === emu.session(id)!.log().length, 'replay');
+  assertExactlyOnce(emu, [...before, ...afterRestart], [id]);
+  assert.equal(afterRestart.filter((e) => e.t === 'TYPING_START').length, 30);
+  await second.close();
+});
+
+test('close() without resumable ends the session: a later resume is refused', async () => {
+  const shard = shardFor(emu);
+  await shard.connect();
+  const session = shard.session!;
+  assert.equal(await shard.close(), null);
+  const again = shardFor(emu, { session });
+  const events = collect(again);
+  await again.connect();
+  assert.notEqual(again.session!.sessionId, session.sessionId);
+  assert.equal(events[0]!.t, 'READY');
+  await again.close();
+});
