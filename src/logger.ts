@@ -25,7 +25,10 @@ export function isLogLevel(value: string): value is LogLevel {
 }
 
 /** A logger writing one line per message to stderr, at `level` and above. */
-export function consoleLogger(level: LogLevel = 'info', write = (line: string) => process.stderr.write(line)): Logger {
+export function consoleLogger(
+  level: LogLevel = 'info',
+  write: (line: string) => void = (line) => process.stderr.write(line),
+): Logger {
   const min = LEVELS[level];
   const emit = (lvl: LogLevel) => (message: string, fields?: Record<string, unknown>) => {
     if (LEVELS[lvl] < min) return;

@@ -23,6 +23,7 @@ import {
   type ShardState,
 } from '../index.js';
 import { consoleLogger, isLogLevel } from '../logger.js';
+import { UsageError } from './usage-error.js';
 
 export const usage = `usage: dusk listen [options]
 
@@ -41,9 +42,6 @@ DISCORD_TOKEN) it starts the embedded emulator and connects to it.
   --log-level LEVEL    debug, info, warn, error or silent (default warn)
 `;
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
 
 export interface ShardSelection {
   ids: number[];
@@ -113,7 +111,7 @@ export async function run(argv: string[]): Promise<number> {
   const events = values.events ? values.events.split(',').map((e) => e.trim().toUpperCase()) : null;
   const logger = consoleLogger(level as LogLevel);
 
-  let token = values.token ?? process.env.DISCORD_TOKEN;
+  let token: string | undefined = values.token ?? process.env.DISCORD_TOKEN;
   let api = values.api;
   let emulator: Emulator | undefined;
   if (!token) {
@@ -124,7 +122,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`no token given: started the embedded emulator at ${emulator.gatewayUrl} (live traffic, 20 events/s)\n`);
   }
 
-  const info = await fetchGatewayBot(token, { api });
+  const info = await fetchGatewayBot(token, api ? { api } : {});
   const count = selection.count ?? info.shards;
   const ids = selection.count === null ? range(0, count - 1) : selection.ids;
   const queue = new LocalIdentifyQueue({ maxConcurrency: info.session_start_limit.max_concurrency });

@@ -80,4 +80,8 @@ export interface World {
   createMessage(channelId: string, body: Record<string, unknown>): { message: Record<string, unknown>; dispatch: WorldDispatch } | null;
   /** A MESSAGE_CREATE written by a (random or given) user in a channel: for tests and examples. */
   userMessage(channelId: string, content: string, authorId?: string): WorldDispatch | null;
+  /** Ids of a guild's text channels (empty for an unknown guild): somewhere to post in tests and examples. */
+  textChannelIds?(guildId: string): readonly string[];
+  /** Ids of the bot's DM channels. */
+  dmChannelIds?(): readonly string[];
 }

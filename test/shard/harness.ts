@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { Emulator, type EmulatorOptions } from '../../src/emulator/index.js';
-import { type Dispatch, Shard, type ShardOptions } from '../../src/index.js';
+import { type Dispatch, LocalIdentifyQueue, Shard, type ShardOptions } from '../../src/index.js';
 
 export const TOKEN = 'MTMwMzMyNzk1ODYzMDUzMTA3OQ.GaBcDe.emulator-test-token-abcdefghijkl';
 
@@ -20,8 +20,14 @@ export async function startEmulator(options: Partial<EmulatorOptions> = {}): Pro
   });
 }
 
+/** One identify queue per emulator, as one process shares one queue, matching its identify window. */
+const queues = new WeakMap<Emulator, LocalIdentifyQueue>();
+
 export function shardFor(emu: Emulator, options: Partial<ShardOptions> = {}): Shard {
+  let identifyQueue = queues.get(emu);
+  if (!identifyQueue) queues.set(emu, (identifyQueue = new LocalIdentifyQueue({ window: 25 })));
   return new Shard({
+    identifyQueue,
     token: TOKEN,
     intents: 'ALL',
     gatewayUrl: emu.gatewayUrl,

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Emulator } from '../../src/emulator/index.js';
+import { PresenceUpdateStatus } from 'discord-api-types/v10';
 import { type Dispatch, PayloadTooLargeError, shardForGuild } from '../../src/index.js';
 import { assertExactlyOnce, collect, shardFor, startEmulator, until } from './harness.js';
 
@@ -92,7 +93,7 @@ test('commands sent before READY wait for it and are sent in order afterwards', 
   const events = collect(shard);
   const guild = emu.world.guildIds()[0]!;
   const sent = [
-    shard.updatePresence({ since: null, activities: [], status: 'idle', afk: false }),
+    shard.updatePresence({ since: null, activities: [], status: PresenceUpdateStatus.Idle, afk: false }),
     shard.requestGuildMembers({ guild_id: guild, query: '', limit: 0, nonce: 'n1' }),
   ];
   await shard.connect();

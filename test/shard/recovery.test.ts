@@ -130,7 +130,7 @@ test('the token never appears in logs, inspect output or serialized state during
   const shard = shardFor(emu, { logger: consoleLogger('debug', (l) => lines.push(l)) });
   await shard.connect();
   emu.fault(shard.session!.sessionId, { type: 'drop' });
-  await new Promise((r) => shard.once('resumed', r));
+  await new Promise<void>((r) => shard.once('resumed', () => r()));
   const text = [...lines, inspect(shard, { depth: 10, showHidden: true }), JSON.stringify(shard)].join('\n');
   assert.ok(lines.some((l) => l.includes('resumed')), 'no log line about the resume');
   assert.ok(!text.includes(TOKEN), 'the token leaked');

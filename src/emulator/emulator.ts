@@ -1,0 +1,704 @@
+/**
+ * The emulated gateway: sessions, IDENTIFY and RESUME, routing, commands, faults and traffic.
+ *
+ * This is the server half of PROTOCOL.md §13. Connections (`connection.ts`) validate frames and
+ * keep heartbeats; this module decides what a valid payload means. IDENTIFY is checked in the
+ * documented order (shape 4001, token 4004, intents 4013, privileged intents 4014, shard 4010,
+ * guilds per shard 4011, identify bucket → op 9, daily starts → token reset). A session gets READY
+ * with `s = 1`, then a GUILD_CREATE per guild routed to it by `(guild_id >> 22) % num_shards`.
+ * Every dispatch is routed to the live sessions whose shard owns its guild (shard 0 for events
+ * without a guild), gated by intents and scrubbed of message content without MESSAGE_CONTENT.
+ *
+ * What a guild looks like, and what the events in it say, is the world's business (`world.ts`).
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { type Clock, systemClock, type Timer } from '../clock.js';
+import { type Logger, silentLogger } from '../logger.js';
+import { ALL_INTENTS, PRIVILEGED_INTENTS, requiredIntent } from '../protocol/intents.js';
+import { GatewayOpcodes } from '../protocol/opcodes.js';
+import { isSnowflake } from '../protocol/snowflake.js';
+import type { Compression, DispatchParts } from './compress.js';
+import { Connection, type ConnectionHost } from './connection.js';
+import { type ChaosSpec, type Fault, parseChaos, startChaos } from './faults.js';
+import { controlHandler, restHandler } from './http.js';
+import { IdentifyLimits, type SessionStartLimitOptions } from './identify-limits.js';
+import { dispatchParts, GatewaySession, type LogEntry } from './session.js';
+import { SeededWorld } from './world.js';
+import type { TrafficMix, World, WorldDispatch, WorldOptions } from './world-types.js';
+
+export interface EmulatorOptions extends WorldOptions {
+  /** Interface to listen on (default 127.0.0.1). The control surface always uses loopback. */
+  host?: string;
+  /** Gateway and REST port (default 0: any free port). */
+  port?: number;
+  /** Control surface port (default 0); `null` turns the control surface off. */
+  controlPort?: number | null;
+  /** The bot token IDENTIFY, RESUME and REST must present (default: derived from the seed). */
+  token?: string;
+  /** Shard count recommended by `GET /gateway/bot` (default one per 1000 guilds). */
+  shards?: number;
+  /** `max_concurrency`: identify buckets (default 1). */
+  maxConcurrency?: number;
+  /** Hello's `heartbeat_interval` in ms (default 41250, as Discord sends). */
+  heartbeatInterval?: number;
+  /** A client silent for this many intervals is closed with 4000 (default 1.5). */
+  heartbeatTimeoutFactor?: number;
+  /** One IDENTIFY per bucket per this many ms (default 5000). */
+  identifyInterval?: number;
+  sessionStartLimit?: SessionStartLimitOptions;
+  /** How long a detached session stays resumable, in ms (default 3 minutes). */
+  resumeTimeout?: number;
+  /** Dispatches kept per session for RESUME (default 50,000). */
+  replayBuffer?: number;
+  /** Client messages allowed per window per connection (default 120 per 60 s). */
+  sendLimit?: { count: number; windowMs: number };
+  /** Privileged intents the application may use (default all three). */
+  allowedIntents?: number;
+  /** Large-bot sharding: the shard count must be a multiple of this (default 1). */
+  shardMultiple?: number;
+  /** After op 7, close the socket with 4000 after this many ms if the client has not (default 2000). */
+  reconnectCloseAfter?: number;
+  /** Split each zlib-stream payload across this many websocket messages (default 1). */
+  zlibSplit?: number;
+  /** Live traffic in events per second across all guilds (default 0). */
+  rate?: number;
+  mix?: TrafficMix;
+  /** Seeded random faults, e.g. `"5s"` or `"2s:drop,reconnect"` (see `parseChaos`). */
+  chaos?: string | ChaosSpec;
+  clock?: Clock;
+  logger?: Logger;
+  /** Replace the seeded world entirely. */
+  world?: World;
+}
+
+export interface Counters {
+  connections: number;
+  identifies: number;
+  resumes: number;
+  /** RESUMEs that arrived on the bootstrap URL instead of `resume_gateway_url`. */
+  resumesOffResumeUrl: number;
+  heartbeats: number;
+  heartbeatTimeouts: number;
+  /** Connections closed with 4008. */
+  rateLimited: number;
+  /** IDENTIFYs refused with op 9 because their bucket was busy. */
+  identifyRateLimited: number;
+  /** op 9 sent, for any reason. */
+  invalidSessions: number;
+  dispatches: number;
+  faults: number;
+  tokenResets: number;
+}
+
+/** A target for `dispatch`: a guild (routed by shard), a shard id, or one session. */
+export type DispatchTarget = { guildId: string | null } | { shard: number } | { session: string };
+
+export interface SessionSummary {
+  id: string;
+  shard: readonly [number, number];
+  intents: number;
+  seq: number;
+  connected: boolean;
+  ended: string | null;
+}
+
+const GUILDS_PER_SHARD = 2500;
+
+export class Emulator implements ConnectionHost {
+  readonly clock: Clock;
+  readonly world: World;
+  readonly options: Required<
+    Pick<
+      EmulatorOptions,
+      | 'heartbeatInterval'
+      | 'heartbeatTimeoutFactor'
+      | 'sendLimit'
+      | 'zlibSplit'
+      | 'resumeTimeout'
+      | 'replayBuffer'
+      | 'allowedIntents'
+      | 'shardMultiple'
+      | 'reconnectCloseAfter'
+    >
+  >;
+  readonly #counters: Counters = {
+    connections: 0,
+    identifies: 0,
+    resumes: 0,
+    resumesOffResumeUrl: 0,
+    heartbeats: 0,
+    heartbeatTimeouts: 0,
+    rateLimited: 0,
+    identifyRateLimited: 0,
+    invalidSessions: 0,
+    dispatches: 0,
+    faults: 0,
+    tokenResets: 0,
+  };
+  readonly limits: IdentifyLimits;
+  readonly #init: EmulatorOptions;
+  readonly #logger: Logger;
+  #token: string;
+  readonly #sessions = new Map<string, GatewaySession>();
+  readonly #connections = new Set<Connection>();
+  readonly #connectionOf = new Map<GatewaySession, Connection>();
+  readonly #expiry = new Map<GatewaySession, Timer>();
+  readonly #presenceTimes = new WeakMap<Connection, number[]>();
+  readonly #guildTime = new Map<string, number>();
+  readonly #timers: { stop(): void }[] = [];
+  #server: Server | null = null;
+  #control: Server | null = null;
+  #wss: WebSocketServer | null = null;
+  #base = '';
+  #controlBase = '';
+
+  private constructor(options: EmulatorOptions) {
+    this.#init = options;
+    this.clock = options.clock ?? systemClock;
+    this.#logger = options.logger ?? silentLogger;
+    this.world = options.world ?? new SeededWorld(options);
+    this.#token = options.token ?? defaultToken(this.world.botUser.id, options.seed ?? 1);
+    this.options = {
+      heartbeatInterval: options.heartbeatInterval ?? 41250,
+      heartbeatTimeoutFactor: options.heartbeatTimeoutFactor ?? 1.5,
+      sendLimit: options.sendLimit ?? { count: 120, windowMs: 60_000 },
+      zlibSplit: options.zlibSplit ?? 1,
+      resumeTimeout: options.resumeTimeout ?? 180_000,
+      replayBuffer: options.replayBuffer ?? 50_000,
+      allowedIntents: options.allowedIntents ?? PRIVILEGED_INTENTS,
+      shardMultiple: options.shardMultiple ?? 1,
+      reconnectCloseAfter: options.reconnectCloseAfter ?? 2000,
+    };
+    this.limits = new IdentifyLimits(
+      this.clock,
+      options.maxConcurrency ?? 1,
+      options.identifyInterval ?? 5000,
+      options.sessionStartLimit,
+    );
+  }
+
+  /** Starts the gateway, REST routes and control surface; resolves once they listen. */
+  static async start(options: EmulatorOptions = {}): Promise<Emulator> {
+    const emulator = new Emulator(options);
+    await emulator.#listen();
+    return emulator;
+  }
+
+  /** The bot token (changes if the daily session start limit is overrun, as Discord resets it). */
+  get token(): string {
+    return this.#token;
+  }
+
+  /** The bootstrap gateway URL (`GET /gateway` answers it). */
+  get gatewayUrl(): string {
+    return `ws://${this.#base}/`;
+  }
+
+  /** The `resume_gateway_url` given in READY: a different path, so tests see clients use it. */
+  get resumeUrl(): string {
+    return `ws://${this.#base}/resume`;
+  }
+
+  /** The REST base including the version, e.g. `http://127.0.0.1:PORT/api/v10`. */
+  get apiUrl(): string {
+    return `http://${this.#base}/api/v10`;
+  }
+
+  /** The control surface (loopback only), or null when turned off. */
+  get controlUrl(): string | null {
+    return this.#control ? `http://${this.#controlBase}` : null;
+  }
+
+  /** Recommended shard count for `GET /gateway/bot`. */
+  get recommendedShards(): number {
+    return this.#init.shards ?? Math.max(1, Math.ceil(this.world.guildIds().length / 1000));
+  }
+
+  /** A snapshot of the counters: compare two snapshots to see what happened in between. */
+  get counters(): Readonly<Counters> {
+    return { ...this.#counters };
+  }
+
+  count(counter: 'heartbeats' | 'rateLimited' | 'heartbeatTimeouts'): void {
+    this.#counters[counter]++;
+  }
+
+  session(id: string): GatewaySession | undefined {
+    return this.#sessions.get(id);
+  }
+
+  sessions(): SessionSummary[] {
+    return [...this.#sessions.values()].map((s) => ({
+      id: s.sessionId,
+      shard: s.shard,
+      intents: s.intents,
+      seq: s.seq,
+      connected: s.connected,
+      ended: s.ended,
+    }));
+  }
+
+  /** Every dispatch a session was given (`seq`, `t`): what a client must have seen exactly once. */
+  log(sessionId: string): LogEntry[] {
+    return this.#sessionOrThrow(sessionId).log();
+  }
+
+  // ---- routing -------------------------------------------------------------------------------
+
+  /**
+   * Dispatches an event as Discord would: to every live session whose shard owns the guild (shard 0
+   * when `guildId` is null), gated by intents. Without a target the guild is `d.guild_id`. Returns
+   * the number of sessions that received it.
+   */
+  dispatch(t: string, d: unknown, target?: DispatchTarget): number {
+    if (target && 'session' in target) {
+      this.#sessionOrThrow(target.session).push(t, dispatchParts(t, d));
+      this.#counters.dispatches++;
+      return 1;
+    }
+    const guildId =
+      target && 'guildId' in target
+        ? target.guildId
+        : typeof (d as { guild_id?: unknown })?.guild_id === 'string'
+          ? (d as { guild_id: string }).guild_id
+          : null;
+    const onlyShard = target && 'shard' in target ? target.shard : null;
+    return this.#route({ t, d, guildId }, onlyShard);
+  }
+
+  #route(event: WorldDispatch, onlyShard: number | null = null, except?: GatewaySession): number {
+    let shared: DispatchParts | undefined;
+    let reached = 0;
+    for (const session of this.#sessions.values()) {
+      if (session.ended || session === except) continue;
+      if (onlyShard !== null ? session.shardId !== onlyShard : !this.#owns(session, event.guildId)) continue;
+      if (!this.#wants(session, event)) continue;
+      const d = this.world.scrub(event.t, event.d, session);
+      const parts = d === event.d ? (shared ??= dispatchParts(event.t, d)) : dispatchParts(event.t, d);
+      session.push(event.t, parts);
+      reached++;
+    }
+    this.#counters.dispatches += reached;
+    return reached;
+  }
+
+  #owns(session: GatewaySession, guildId: string | null): boolean {
+    if (guildId === null) return session.shardId === 0;
+    let time = this.#guildTime.get(guildId);
+    if (time === undefined) {
+      time = isSnowflake(guildId) ? Number(BigInt(guildId) >> 22n) : 0;
+      this.#guildTime.set(guildId, time);
+    }
+    return time % session.shardCount === session.shardId;
+  }
+
+  #wants(session: GatewaySession, event: WorldDispatch): boolean {
+    const need = requiredIntent(event.t, event.guildId !== null);
+    if (need === 0 || (session.intents & need) !== 0) return true;
+    // The bot's own member updates are sent without GUILD_MEMBERS.
+    const user = (event.d as { user?: { id?: unknown } } | null)?.user;
+    return event.t === 'GUILD_MEMBER_UPDATE' && user?.id === this.world.botUser.id;
+  }
+
+  #deliver(session: GatewaySession, events: readonly WorldDispatch[]): void {
+    for (const event of events) {
+      if (!this.#wants(session, event)) continue;
+      session.push(event.t, dispatchParts(event.t, this.world.scrub(event.t, event.d, session)));
+      this.#counters.dispatches++;
+    }
+  }
+
+  /**
+   * Sends `count` generated events to one session as fast as its socket drains, for benchmarks and
+   * stress tests. The events are drawn from the world once (up to 256 distinct ones, pre-serialized)
+   * and repeated, so the emulator spends its time on the socket rather than on building payloads.
+   */
+  async burst(sessionId: string, count: number, mix?: TrafficMix): Promise<void> {
+    const session = this.#sessionOrThrow(sessionId);
+    const pool: { t: string; parts: DispatchParts }[] = [];
+    for (let tries = 0; pool.length < Math.min(count, 256) && tries < 10_000; tries++) {
+      const event = this.world.nextEvent(mix);
+      if (!this.#wants(session, event)) continue;
+      pool.push({ t: event.t, parts: dispatchParts(event.t, this.world.scrub(event.t, event.d, session)) });
+    }
+    if (pool.length === 0 && count > 0) throw new Error(`no event of this mix passes session ${sessionId}'s intents`);
+    for (let i = 0; i < count; i++) {
+      const entry = pool[i % pool.length]!;
+      session.push(entry.t, entry.parts);
+      if ((i & 255) === 255) await this.#drain(session);
+    }
+    this.#counters.dispatches += count;
+  }
+
+  async #drain(session: GatewaySession): Promise<void> {
+    const connection = this.#connectionOf.get(session);
+    if (!connection || connection.bufferedAmount < 4 << 20) return;
+    while (connection.open && connection.bufferedAmount > 1 << 20) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+
+  // ---- faults --------------------------------------------------------------------------------
+
+  /** Injects `fault` into the connection of session `sessionId`. */
+  fault(sessionId: string, fault: Fault): void {
+    const session = this.#sessionOrThrow(sessionId);
+    const connection = this.#connectionOf.get(session);
+    if (!connection) throw new Error(`session ${sessionId} has no connection to inject "${fault.type}" into`);
+    this.#counters.faults++;
+    this.#logger.debug('fault', { session: sessionId, fault: fault.type });
+    switch (fault.type) {
+      case 'reconnect': {
+        connection.sendOp(GatewayOpcodes.Reconnect, null);
+        const timer = this.clock.setTimeout(
+          () => connection.close(4000, 'Reconnect requested.'),
+          fault.closeAfter ?? this.options.reconnectCloseAfter,
+        );
+        this.#timers.push({ stop: () => timer.cancel() });
+        return;
+      }
+      case 'invalid-session':
+        // The socket stays open: the client may IDENTIFY or RESUME on it, or reconnect.
+        this.#unbind(connection);
+        if (fault.resumable) session.detach(connection, this.clock.now() + this.options.resumeTimeout);
+        else this.#end(session, 'invalidated');
+        this.#counters.invalidSessions++;
+        connection.sendOp(GatewayOpcodes.InvalidSession, fault.resumable);
+        return;
+      case 'session-timeout':
+        this.#end(session, 'timed-out');
+        connection.close(4009, 'Session timed out.');
+        return;
+      default:
+        connection.fault(fault);
+    }
+  }
+
+  // ---- ConnectionHost ------------------------------------------------------------------------
+
+  identify(connection: Connection, d: Record<string, unknown>): void {
+    const properties = d.properties;
+    const threshold = d.large_threshold ?? 50;
+    if (
+      typeof d.token !== 'string' ||
+      typeof properties !== 'object' ||
+      properties === null ||
+      !Number.isInteger(threshold) ||
+      (threshold as number) < 50 ||
+      (threshold as number) > 250
+    ) {
+      return connection.close(4001, 'Invalid identify payload.');
+    }
+    if (d.token !== this.#token) return connection.close(4004, 'Authentication failed.');
+    const intents = d.intents;
+    if (!Number.isInteger(intents) || (intents as number) < 0 || ((intents as number) & ~ALL_INTENTS) !== 0) {
+      return connection.close(4013, 'Invalid intent(s).');
+    }
+    const privileged = (intents as number) & PRIVILEGED_INTENTS;
+    if ((privileged & ~this.options.allowedIntents) !== 0) return connection.close(4014, 'Disallowed intent(s).');
+    let shard: [number, number] | null = null;
+    if (d.shard !== undefined && d.shard !== null) {
+      const s = d.shard;
+      if (
+        !Array.isArray(s) ||
+        s.length !== 2 ||
+        !Number.isInteger(s[0]) ||
+        !Number.isInteger(s[1]) ||
+        s[1] < 1 ||
+        s[0] < 0 ||
+        s[0] >= s[1] ||
+        s[1] % this.options.shardMultiple !== 0
+      ) {
+        return connection.close(4010, 'Invalid shard.');
+      }
+      shard = [s[0], s[1]];
+    }
+    const [shardId, shardCount] = shard ?? [0, 1];
+    const guilds = this.#guildsOf(shardId, shardCount);
+    if (guilds.length > GUILDS_PER_SHARD) return connection.close(4011, 'Sharding required.');
+
+    const verdict = this.limits.take(shardId);
+    if (verdict === 'bucket-busy') {
+      this.#counters.identifyRateLimited++;
+      this.#counters.invalidSessions++;
+      return connection.sendOp(GatewayOpcodes.InvalidSession, false);
+    }
+    if (verdict === 'exhausted') return this.#resetToken();
+
+    this.#counters.identifies++;
+    const session = new GatewaySession(
+      randomBytes(16).toString('hex'),
+      { intents: intents as number, largeThreshold: threshold as number, shard, now: this.clock.now() },
+      this.options.replayBuffer,
+    );
+    this.#sessions.set(session.sessionId, session);
+    this.#bind(connection, session);
+    if (d.compress === true) connection.enablePayloadCompression();
+    this.#logger.debug('identify', { session: session.sessionId, shard: session.shard });
+
+    session.push(
+      'READY',
+      dispatchParts('READY', {
+        v: 10,
+        user: this.world.botUser,
+        guilds: guilds.map((id) => ({ id, unavailable: true })),
+        session_id: session.sessionId,
+        resume_gateway_url: this.resumeUrl.replace(/\/$/, ''),
+        ...(session.shardGiven ? { shard: session.shard } : {}),
+        application: this.world.application,
+        user_settings: {},
+        session_type: 'normal',
+        relationships: [],
+        private_channels: [],
+        presences: [],
+        guild_join_requests: [],
+        geo_ordered_rtc_regions: ['us-east', 'us-central', 'us-south'],
+        auth: {},
+        _trace: ['["dusk-emulator",{"micros":0.0}]'],
+      }),
+    );
+    this.#counters.dispatches++;
+    this.#deliver(
+      session,
+      guilds.map((id) => ({ t: 'GUILD_CREATE', d: this.world.guildCreate(id, session), guildId: id })),
+    );
+  }
+
+  resume(connection: Connection, d: { token: string; session_id: string; seq: number }): void {
+    if (d.token !== this.#token) return connection.close(4004, 'Authentication failed.');
+    const session = this.#sessions.get(d.session_id);
+    const now = this.clock.now();
+    if (!session || session.ended || (session.expiresAt !== null && now >= session.expiresAt)) {
+      if (session && !session.ended) this.#end(session, 'expired');
+      this.#counters.invalidSessions++;
+      return connection.sendOp(GatewayOpcodes.InvalidSession, false);
+    }
+    const replay = session.replayAfter(d.seq);
+    if (!replay) {
+      this.#end(session, 'invalidated');
+      return connection.close(4007, 'Invalid seq.');
+    }
+    // A client resuming while its old socket still looks alive (a zombie) replaces it.
+    const previous = this.#connectionOf.get(session);
+    if (previous) {
+      this.#unbind(previous);
+      previous.drop();
+    }
+    this.#counters.resumes++;
+    if (!connection.params.onResumeUrl) this.#counters.resumesOffResumeUrl++;
+    for (const entry of replay) connection.sendDispatch(entry.parts, entry.seq);
+    this.#bind(connection, session);
+    session.push('RESUMED', dispatchParts('RESUMED', { _trace: ['["dusk-emulator",{"micros":0.0}]'] }));
+    this.#counters.dispatches++;
+    this.#logger.debug('resume', { session: session.sessionId, from: d.seq, replayed: replay.length });
+  }
+
+  command(connection: Connection, op: number, d: Record<string, unknown>): void {
+    const session = connection.session!;
+    const invalid = () => connection.close(4001, 'Invalid payload.');
+    switch (op) {
+      case GatewayOpcodes.PresenceUpdate: {
+        if (typeof d.status !== 'string' || !Array.isArray(d.activities)) return invalid();
+        // 5 updates per 20 s; Discord does not document the penalty, so extra ones are dropped.
+        const now = this.clock.now();
+        const recent = (this.#presenceTimes.get(connection) ?? []).filter((t) => now - t < 20_000);
+        this.#presenceTimes.set(connection, recent);
+        if (recent.length >= 5) return;
+        recent.push(now);
+        for (const event of this.world.presenceUpdate(d, session)) this.#route(event, null, session);
+        return;
+      }
+      case GatewayOpcodes.VoiceStateUpdate:
+        if (
+          !isSnowflake(d.guild_id) ||
+          (d.channel_id !== null && !isSnowflake(d.channel_id)) ||
+          typeof d.self_mute !== 'boolean' ||
+          typeof d.self_deaf !== 'boolean'
+        ) {
+          return invalid();
+        }
+        return this.#deliver(session, this.world.voiceStateUpdate(d, session));
+      case GatewayOpcodes.RequestGuildMembers: {
+        const byQuery = typeof d.query === 'string' && Number.isInteger(d.limit) && (d.limit as number) >= 0;
+        const ids = d.user_ids;
+        const byIds =
+          typeof ids === 'string' ||
+          (Array.isArray(ids) && ids.length <= 100 && ids.every((id) => typeof id === 'string'));
+        if (typeof d.guild_id !== 'string' || (!byQuery && !byIds)) return invalid();
+        return this.#deliver(session, this.world.requestGuildMembers(d, session, this.clock.now()));
+      }
+      case GatewayOpcodes.RequestSoundboardSounds:
+        if (!Array.isArray(d.guild_ids) || !d.guild_ids.every((id) => typeof id === 'string')) return invalid();
+        return this.#deliver(session, this.world.requestSoundboardSounds(d, session));
+      case 43: {
+        const fields = d.fields;
+        const known = ['status', 'voice_start_time'];
+        if (typeof d.guild_id !== 'string' || !Array.isArray(fields) || !fields.every((f) => known.includes(f))) {
+          return invalid();
+        }
+        return this.#deliver(session, this.world.requestChannelInfo(d, session));
+      }
+    }
+  }
+
+  closed(connection: Connection, clientCode: number | null): void {
+    this.#connections.delete(connection);
+    const session = connection.session;
+    if (!session) return;
+    this.#unbind(connection);
+    if (clientCode === 1000 || clientCode === 1001) return this.#end(session, 'client-close');
+    if (session.ended) return;
+    const expiresAt = this.clock.now() + this.options.resumeTimeout;
+    session.detach(connection, expiresAt);
+    this.#expiry.get(session)?.cancel();
+    this.#expiry.set(
+      session,
+      this.clock.setTimeout(() => {
+        if (!session.connected && session.expiresAt !== null && this.clock.now() >= session.expiresAt) {
+          this.#end(session, 'expired');
+        }
+      }, this.options.resumeTimeout),
+    );
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  #bind(connection: Connection, session: GatewaySession): void {
+    connection.session = session;
+    this.#connectionOf.set(session, connection);
+    this.#expiry.get(session)?.cancel();
+    this.#expiry.delete(session);
+    session.attach(connection);
+  }
+
+  #unbind(connection: Connection): void {
+    const session = connection.session;
+    if (!session) return;
+    connection.session = null;
+    if (this.#connectionOf.get(session) === connection) this.#connectionOf.delete(session);
+  }
+
+  #end(session: GatewaySession, reason: Parameters<GatewaySession['end']>[0]): void {
+    session.end(reason);
+    this.#expiry.get(session)?.cancel();
+    this.#expiry.delete(session);
+    const connection = this.#connectionOf.get(session);
+    if (connection) this.#unbind(connection);
+  }
+
+  #guildsOf(shardId: number, shardCount: number): string[] {
+    return this.world.guildIds().filter((id) => Number((BigInt(id) >> 22n) % BigInt(shardCount)) === shardId);
+  }
+
+  /** What Discord does when the daily session starts run out: the token is reset, every session ends. */
+  #resetToken(): void {
+    this.#counters.tokenResets++;
+    this.#token = `${this.#token.split('.')[0]}.${randomBytes(4).toString('hex')}.${randomBytes(18).toString('base64url')}`;
+    this.#logger.warn('session start limit exhausted: the token was reset');
+    for (const connection of [...this.#connections]) {
+      if (connection.session) this.#end(connection.session, 'token-reset');
+      connection.close(4004, 'Authentication failed.');
+    }
+  }
+
+  #sessionOrThrow(id: string): GatewaySession {
+    const session = this.#sessions.get(id);
+    if (!session) throw new Error(`no session ${id}`);
+    return session;
+  }
+
+  #accept(ws: WebSocket, request: IncomingMessage, path: string): void {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const compress = url.searchParams.get('compress');
+    const encoding = url.searchParams.get('encoding') ?? 'json';
+    const v = url.searchParams.get('v');
+    const supported = compress === null || compress === 'zlib-stream' || compress === 'zstd-stream';
+    const connection = new Connection(this, ws, {
+      compress: supported ? (compress as Compression | null) : null,
+      onResumeUrl: path === '/resume',
+    });
+    this.#connections.add(connection);
+    this.#counters.connections++;
+    connection.hello();
+    if (v !== '10' && v !== '9') return connection.close(4012, 'Invalid API version.');
+    if (encoding !== 'json') return connection.close(4002, 'The emulator speaks encoding=json only.');
+    if (!supported) return connection.close(4002, `Unknown compression ${JSON.stringify(compress)}.`);
+  }
+
+  async #listen(): Promise<void> {
+    const host = this.#init.host ?? '127.0.0.1';
+    this.#wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 1 << 20 });
+    this.#server = createServer(restHandler(this));
+    this.#server.on('upgrade', (request, socket, head) => {
+      const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+      if (path !== '/' && path !== '/resume') {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      this.#wss!.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request, path));
+    });
+    this.#base = await listen(this.#server, this.#init.port ?? 0, host);
+    if (this.#init.controlPort !== null) {
+      this.#control = createServer(controlHandler(this));
+      this.#controlBase = await listen(this.#control, this.#init.controlPort ?? 0, '127.0.0.1');
+    }
+    const rate = this.#init.rate ?? 0;
+    if (rate > 0) this.#timers.push(this.#startTraffic(rate, this.#init.mix));
+    if (this.#init.chaos) {
+      const spec = typeof this.#init.chaos === 'string' ? parseChaos(this.#init.chaos) : this.#init.chaos;
+      this.#timers.push(
+        startChaos(this.clock, spec, this.#init.seed ?? 1, (fault, random) => {
+          const live = [...this.#connectionOf.keys()];
+          if (live.length) this.fault(random.pick(live).sessionId, fault);
+        }),
+      );
+    }
+  }
+
+  /** Live traffic: `rate` events per second spread over the world, generated in 20 ms ticks. */
+  #startTraffic(rate: number, mix?: TrafficMix): { stop(): void } {
+    let owed = 0;
+    let timer: Timer | null = null;
+    const tick = () => {
+      owed += (rate * 20) / 1000;
+      for (; owed >= 1; owed--) this.#route(this.world.nextEvent(mix));
+      timer = this.clock.setTimeout(tick, 20);
+    };
+    timer = this.clock.setTimeout(tick, 20);
+    return { stop: () => timer?.cancel() };
+  }
+
+  /** Stops traffic and faults, drops every connection and closes the servers. */
+  async close(): Promise<void> {
+    for (const timer of this.#timers) timer.stop();
+    for (const timer of this.#expiry.values()) timer.cancel();
+    for (const connection of [...this.#connections]) connection.drop();
+    this.#wss?.close();
+    await Promise.all([this.#server, this.#control].map((server) => server && closeServer(server)));
+  }
+}
+
+function defaultToken(botId: string, seed: number): string {
+  const tail = Buffer.from(`dusk-emulator-${seed}`).toString('base64url');
+  return `${Buffer.from(botId).toString('base64url')}.GdUsKe.${tail}`;
+}
+
+function listen(server: Server, port: number, host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address() as AddressInfo;
+      const name = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      resolve(`${name}:${address.port}`);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections?.();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
