@@ -103,7 +103,8 @@ export class ManualClock implements Clock {
       this.#timers = this.#timers.filter((t) => !t.cancelled);
       let next: Scheduled | undefined;
       for (const t of this.#timers) {
-        if (t.at <= target && (!next || t.at < next.at || (t.at === next.at && t.order < next.order))) next = t;
+        if (t.at <= target && (!next || t.at < next.at || (t.at === next.at && t.order < next.order)))
+          next = t;
       }
       if (!next) break;
       this.#timers.splice(this.#timers.indexOf(next), 1);

@@ -5,14 +5,34 @@
  * and the protocol facts (intents, close codes, snowflakes). The emulator is a separate entry
  * point, `dusk/emulator`, so bots do not load it in production.
  */
-export { type Clock, ManualClock, systemClock, type Timer } from './clock.js';
-export { consoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
+
 export { type BackoffOptions, backoffDelay } from './client/backoff.js';
 export { GatewayCloseError, PayloadTooLargeError, ShardClosedError } from './client/errors.js';
 export type { LatencyStats } from './client/heartbeat.js';
-export { type IdentifyQueue, LocalIdentifyQueue, type LocalIdentifyQueueOptions } from './client/identify-queue.js';
+export type { SessionStartLimit, SessionStartState } from './client/identify-queue.js';
+export {
+  type IdentifyQueue,
+  LocalIdentifyQueue,
+  type LocalIdentifyQueueOptions,
+} from './client/identify-queue.js';
 export { type Compression, InflateError } from './client/inflate.js';
+export {
+  type ManagerEvents,
+  type ManagerShardOptions,
+  ShardManager,
+  type ShardManagerOptions,
+  type ShardStatusEntry,
+} from './client/manager.js';
+export { bucketOrder, bucketRange, evenRange, shardRange } from './client/ranges.js';
 export type { RateLimiterState } from './client/ratelimiter.js';
+export {
+  DEFAULT_API,
+  fetchGateway,
+  fetchGatewayBot,
+  type GatewayBotInfo,
+  RestError,
+  type RestOptions,
+} from './client/rest.js';
 export {
   FileSessionStore,
   isSessionInfo,
@@ -30,22 +50,7 @@ export {
   type ShardStatus,
   type ShardTimeouts,
 } from './client/shard.js';
+export { type Clock, ManualClock, systemClock, type Timer } from './clock.js';
+export { consoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
 export * from './protocol/index.js';
 export { redact, Secret } from './redact.js';
-export {
-  DEFAULT_API,
-  fetchGateway,
-  fetchGatewayBot,
-  type GatewayBotInfo,
-  RestError,
-  type RestOptions,
-} from './client/rest.js';
-export {
-  type ManagerEvents,
-  type ManagerShardOptions,
-  ShardManager,
-  type ShardManagerOptions,
-  type ShardStatusEntry,
-} from './client/manager.js';
-export { bucketOrder, bucketRange, evenRange, shardRange } from './client/ranges.js';
-export type { SessionStartLimit, SessionStartState } from './client/identify-queue.js';

@@ -40,9 +40,7 @@ export function consoleLogger(
 
 /** Wraps any logger so that what reaches it is redacted and prefixed (e.g. "shard 3"). */
 export function scopedLogger(base: Logger, prefix: string): Logger {
-  const wrap =
-    (fn: Logger['debug']) =>
-    (message: string, fields?: Record<string, unknown>) =>
-      fn(redact(`${prefix}: ${message}`), fields && JSON.parse(redact(JSON.stringify(fields))));
+  const wrap = (fn: Logger['debug']) => (message: string, fields?: Record<string, unknown>) =>
+    fn(redact(`${prefix}: ${message}`), fields && JSON.parse(redact(JSON.stringify(fields))));
   return { debug: wrap(base.debug), info: wrap(base.info), warn: wrap(base.warn), error: wrap(base.error) };
 }

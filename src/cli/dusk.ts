@@ -36,7 +36,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (error) {
-    const usageMistake = error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    const usageMistake =
+      error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     process.stderr.write(`dusk ${name}: ${redact((error as Error).message)}\n`);
     if (usageMistake) {
       process.stderr.write(`\n${command.usage}`);

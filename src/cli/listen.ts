@@ -13,7 +13,7 @@ import {
   type Dispatch,
   FileSessionStore,
   fetchGatewayBot,
-  GatewayCloseError,
+  type GatewayCloseError,
   LocalIdentifyQueue,
   type LogLevel,
   NON_PRIVILEGED_INTENTS,
@@ -41,7 +41,6 @@ DISCORD_TOKEN) it starts the embedded emulator and connects to it.
   --session-file PATH  resume the sessions stored there; save them there on SIGINT/SIGTERM
   --log-level LEVEL    debug, info, warn, error or silent (default warn)
 `;
-
 
 export interface ShardSelection {
   ids: number[];
@@ -93,7 +92,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const format = (values.format ?? (process.stdout.isTTY ? 'pretty' : 'ndjson')) as Format;
-  if (!['pretty', 'ndjson', 'quiet'].includes(format)) throw new UsageError(`--format must be pretty, ndjson or quiet`);
+  if (!['pretty', 'ndjson', 'quiet'].includes(format))
+    throw new UsageError(`--format must be pretty, ndjson or quiet`);
   const level = values['log-level']!;
   if (!isLogLevel(level)) throw new UsageError(`--log-level must be debug, info, warn, error or silent`);
   const compressArg = values.compress!;
@@ -119,7 +119,9 @@ export async function run(argv: string[]): Promise<number> {
     emulator = await Emulator.start({ port: 0, guilds: 40, shards: 2, maxConcurrency: 2, rate: 20, seed: 1 });
     token = emulator.token;
     api = emulator.apiUrl;
-    process.stderr.write(`no token given: started the embedded emulator at ${emulator.gatewayUrl} (live traffic, 20 events/s)\n`);
+    process.stderr.write(
+      `no token given: started the embedded emulator at ${emulator.gatewayUrl} (live traffic, 20 events/s)\n`,
+    );
   }
 
   const info = await fetchGatewayBot(token, api ? { api } : {});
@@ -151,7 +153,9 @@ export async function run(argv: string[]): Promise<number> {
     const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
-      process.stderr.write(`${signal}: closing ${shards.length} shard(s)${store ? ', saving sessions' : ''}\n`);
+      process.stderr.write(
+        `${signal}: closing ${shards.length} shard(s)${store ? ', saving sessions' : ''}\n`,
+      );
       const force = setTimeout(() => resolve(0), 4500);
       await Promise.all(shards.map((s) => s.close({ resumable: store !== undefined })));
       clearTimeout(force);
@@ -186,17 +190,21 @@ function createOutput(format: Format, shardCount: number): Output {
   if (format === 'quiet') return { dispatch() {}, state() {}, stop() {} };
   if (format === 'ndjson') {
     return {
-      dispatch: (e) => write(JSON.stringify({ type: 'dispatch', shard: e.shardId, seq: e.s, event: e.t, data: e.d })),
+      dispatch: (e) =>
+        write(JSON.stringify({ type: 'dispatch', shard: e.shardId, seq: e.s, event: e.t, data: e.d })),
       state: (shard, s) => write(JSON.stringify({ type: 'state', shard, state: s.status })),
       stop() {},
     };
   }
   let ready = 0;
   return {
-    dispatch: (e) => write(`${new Date().toISOString().slice(11, 23)} shard ${e.shardId} #${e.s} ${e.t} ${summary(e)}`),
+    dispatch: (e) =>
+      write(`${new Date().toISOString().slice(11, 23)} shard ${e.shardId} #${e.s} ${e.t} ${summary(e)}`),
     state: (shard, s) => {
       if (s.status === 'active') ready++;
-      write(`shard ${shard}: ${s.status}${s.status === 'active' ? ` (${Math.min(ready, shardCount)}/${shardCount} ready)` : ''}`);
+      write(
+        `shard ${shard}: ${s.status}${s.status === 'active' ? ` (${Math.min(ready, shardCount)}/${shardCount} ready)` : ''}`,
+      );
     },
     stop() {},
   };

@@ -13,8 +13,8 @@ export class EventQueue<T> {
   readonly lowWaterMark: number;
   #items: T[] = [];
   #head = 0;
-  #waiting: ((result: IteratorResult<T>) => void) | null = null;
-  #failWaiting: ((error: unknown) => void) | null = null;
+  /** Readers waiting on an empty buffer, in call order (next() may be called again before it settles). */
+  #waiting: Array<{ resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void }> = [];
   #ended = false;
   #error: unknown = undefined;
   #onDrain: () => void;
@@ -39,10 +39,9 @@ export class EventQueue<T> {
   /** Adds an event; returns false when the buffer has reached its high-water mark. */
   push(item: T): boolean {
     if (this.#ended) return true;
-    if (this.#waiting) {
-      const deliver = this.#waiting;
-      this.#waiting = this.#failWaiting = null;
-      deliver({ value: item, done: false });
+    const reader = this.#waiting.shift();
+    if (reader) {
+      reader.resolve({ value: item, done: false });
       return true;
     }
     this.#items.push(item);
@@ -54,7 +53,7 @@ export class EventQueue<T> {
     if (this.#ended) return;
     this.#ended = true;
     this.#error = error;
-    if (this.#waiting && this.size === 0) this.#settleEnd();
+    if (this.size === 0) this.#settleEnd();
   }
 
   next(): Promise<IteratorResult<T>> {
@@ -69,11 +68,12 @@ export class EventQueue<T> {
       return Promise.resolve({ value, done: false });
     }
     if (this.#ended) {
-      return this.#error === undefined ? Promise.resolve({ value: undefined, done: true }) : Promise.reject(this.#error);
+      return this.#error === undefined
+        ? Promise.resolve({ value: undefined, done: true })
+        : Promise.reject(this.#error);
     }
     return new Promise((resolve, reject) => {
-      this.#waiting = resolve;
-      this.#failWaiting = reject;
+      this.#waiting.push({ resolve, reject });
       this.#maybeDrain();
     });
   }
@@ -83,10 +83,11 @@ export class EventQueue<T> {
   }
 
   #settleEnd(): void {
-    const resolve = this.#waiting!;
-    const reject = this.#failWaiting!;
-    this.#waiting = this.#failWaiting = null;
-    if (this.#error === undefined) resolve({ value: undefined, done: true });
-    else reject(this.#error);
+    const readers = this.#waiting;
+    this.#waiting = [];
+    for (const { resolve, reject } of readers) {
+      if (this.#error === undefined) resolve({ value: undefined, done: true });
+      else reject(this.#error);
+    }
   }
 }

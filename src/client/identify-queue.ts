@@ -78,7 +78,8 @@ export class LocalIdentifyQueue implements IdentifyQueue {
 
   constructor(options: LocalIdentifyQueueOptions = {}) {
     const mc = options.maxConcurrency ?? options.sessionStartLimit?.max_concurrency ?? 1;
-    if (!Number.isInteger(mc) || mc < 1) throw new RangeError(`maxConcurrency must be a positive integer, got ${mc}`);
+    if (!Number.isInteger(mc) || mc < 1)
+      throw new RangeError(`maxConcurrency must be a positive integer, got ${mc}`);
     this.maxConcurrency = mc;
     this.window = options.window ?? IDENTIFY_WINDOW_MS;
     this.reserve = options.reserve ?? 1;
@@ -90,9 +91,14 @@ export class LocalIdentifyQueue implements IdentifyQueue {
   /** Takes fresh numbers from GET /gateway/bot (e.g. after a reset, or periodically). */
   update(limit: SessionStartLimit): void {
     for (const key of ['total', 'remaining', 'reset_after'] as const) {
-      if (!Number.isFinite(limit[key]) || limit[key] < 0) throw new RangeError(`session_start_limit.${key} is invalid`);
+      if (!Number.isFinite(limit[key]) || limit[key] < 0)
+        throw new RangeError(`session_start_limit.${key} is invalid`);
     }
-    this.#limit = { total: limit.total, remaining: limit.remaining, resetAt: this.#clock.now() + limit.reset_after };
+    this.#limit = {
+      total: limit.total,
+      remaining: limit.remaining,
+      resetAt: this.#clock.now() + limit.reset_after,
+    };
     this.#resetTimer?.cancel();
     this.#resetTimer = null;
     for (const bucket of this.#buckets.values()) this.#pump(bucket);

@@ -27,7 +27,9 @@ export interface Inflater {
 const require = createRequire(import.meta.url);
 
 interface ZlibSyncModule {
-  Inflate: new (options: { chunkSize?: number }) => {
+  Inflate: new (options: {
+    chunkSize?: number;
+  }) => {
     push(data: Buffer, flush: number): void;
     err: number;
     msg: string | null;
@@ -103,13 +105,17 @@ class ZlibStreamInflater implements Inflater {
     }
     this.#inflate.push(data, this.#flush);
     if (this.#inflate.err < 0) {
-      throw new InflateError(`zlib-stream inflate failed: ${this.#inflate.msg ?? `error ${this.#inflate.err}`}`);
+      throw new InflateError(
+        `zlib-stream inflate failed: ${this.#inflate.msg ?? `error ${this.#inflate.err}`}`,
+      );
     }
     const out = this.#inflate.result;
     if (out === null) throw new InflateError('zlib-stream inflate produced no output');
     const buf = typeof out === 'string' ? Buffer.from(out) : out;
     if (buf.length > this.#maxSize) {
-      throw new InflateError(`decompressed payload of ${buf.length} bytes exceeds the ${this.#maxSize} byte limit`);
+      throw new InflateError(
+        `decompressed payload of ${buf.length} bytes exceeds the ${this.#maxSize} byte limit`,
+      );
     }
     return buf;
   }
@@ -134,10 +140,12 @@ class ZstdStreamInflater implements Inflater {
     let produced = 0;
     for (;;) {
       if (produced === this.#out.length) {
-        if (this.#out.length >= this.#maxSize) {
+        if (this.#out.length > this.#maxSize) {
           throw new InflateError(`decompressed payload exceeds the ${this.#maxSize} byte limit`);
         }
-        const grown = Buffer.allocUnsafe(Math.min(this.#out.length * 2, this.#maxSize));
+        // One byte beyond the limit: a payload of exactly maxSize must fit without filling the buffer,
+        // since a full buffer cannot tell "done" from "more to come".
+        const grown = Buffer.allocUnsafe(Math.min(this.#out.length * 2, this.#maxSize + 1));
         this.#out.copy(grown, 0, 0, produced);
         this.#out = grown;
       }
@@ -153,7 +161,9 @@ class ZstdStreamInflater implements Inflater {
       if (input.length === 0 && produced < this.#out.length) break;
     }
     if (produced > this.#maxSize) {
-      throw new InflateError(`decompressed payload of ${produced} bytes exceeds the ${this.#maxSize} byte limit`);
+      throw new InflateError(
+        `decompressed payload of ${produced} bytes exceeds the ${this.#maxSize} byte limit`,
+      );
     }
     // Copy out: the working buffer is reused by the next message.
     return Buffer.from(this.#out.subarray(0, produced));

@@ -65,7 +65,11 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
     this.shardCount = shardCount;
     this.maxConcurrency = maxConcurrency ?? 1;
     this.identifyQueue =
-      identifyQueue ?? new LocalIdentifyQueue({ maxConcurrency: this.maxConcurrency, ...(options.clock ? { clock: options.clock } : {}) });
+      identifyQueue ??
+      new LocalIdentifyQueue({
+        maxConcurrency: this.maxConcurrency,
+        ...(options.clock ? { clock: options.clock } : {}),
+      });
     const ids = shardIds ?? Array.from({ length: shardCount }, (_, i) => i);
     if (new Set(ids).size !== ids.length) throw new RangeError('shardIds has duplicates');
     for (const id of bucketOrder(ids, this.maxConcurrency)) {
@@ -154,7 +158,10 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
   sendToGuild(guildId: string, payload: Parameters<Shard['send']>[0]): Promise<void> {
     const id = shardForGuild(guildId, this.shardCount);
     const shard = this.#shards.get(id);
-    if (!shard) return Promise.reject(new RangeError(`guild ${guildId} belongs to shard ${id}, which this process does not run`));
+    if (!shard)
+      return Promise.reject(
+        new RangeError(`guild ${guildId} belongs to shard ${id}, which this process does not run`),
+      );
     return shard.send(payload);
   }
 
@@ -182,7 +189,8 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
             this.emit('dispatch', event);
             // As with a single shard: listeners alone need no buffer.
             const buffered = this.#iterated || this.listenerCount('dispatch') === 0;
-            if (buffered && !this.#queue.push(event)) await new Promise<void>((resolve) => (this.#drained = chain(this.#drained, resolve)));
+            if (buffered && !this.#queue.push(event))
+              await new Promise<void>((resolve) => (this.#drained = chain(this.#drained, resolve)));
           }
         } catch {
           // A fatal close ends that shard's stream; the 'fatal' event reports it.

@@ -4,7 +4,11 @@ import { bucketOrder, bucketRange, evenRange, shardRange } from './ranges.js';
 
 function coverage(parts: number[][], count: number): void {
   const all = parts.flat().sort((a, b) => a - b);
-  assert.deepEqual(all, Array.from({ length: count }, (_, i) => i), 'every shard exactly once');
+  assert.deepEqual(
+    all,
+    Array.from({ length: count }, (_, i) => i),
+    'every shard exactly once',
+  );
 }
 
 test('consecutive ranges over 3 processes cover every shard exactly once, for many counts', () => {

@@ -14,8 +14,16 @@
 
 /** Shard ids `first..last` inclusive, checked against `count`. */
 export function shardRange(first: number, last: number, count: number): number[] {
-  if (![first, last, count].every(Number.isInteger) || count < 1 || first < 0 || first > last || last >= count) {
-    throw new RangeError(`shard range ${first}-${last} of ${count} is invalid: need 0 <= first <= last < count`);
+  if (
+    ![first, last, count].every(Number.isInteger) ||
+    count < 1 ||
+    first < 0 ||
+    first > last ||
+    last >= count
+  ) {
+    throw new RangeError(
+      `shard range ${first}-${last} of ${count} is invalid: need 0 <= first <= last < count`,
+    );
   }
   return Array.from({ length: last - first + 1 }, (_, i) => first + i);
 }
@@ -35,14 +43,21 @@ export function evenRange(index: number, processes: number, count: number): numb
  * Process `index` of `processes` gets every shard whose identify bucket (`id % maxConcurrency`)
  * falls in its consecutive group of buckets.
  */
-export function bucketRange(index: number, processes: number, count: number, maxConcurrency: number): number[] {
+export function bucketRange(
+  index: number,
+  processes: number,
+  count: number,
+  maxConcurrency: number,
+): number[] {
   checkPart(index, processes);
   if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
     throw new RangeError(`maxConcurrency must be a positive integer, got ${maxConcurrency}`);
   }
   const buckets = Math.min(maxConcurrency, count);
   if (processes > buckets) {
-    throw new RangeError(`${processes} processes cannot split ${buckets} identify buckets; use at most ${buckets}`);
+    throw new RangeError(
+      `${processes} processes cannot split ${buckets} identify buckets; use at most ${buckets}`,
+    );
   }
   const base = Math.floor(buckets / processes);
   const extra = buckets % processes;
@@ -57,7 +72,13 @@ export function bucketRange(index: number, processes: number, count: number, max
 }
 
 function checkPart(index: number, processes: number): void {
-  if (!Number.isInteger(processes) || processes < 1 || !Number.isInteger(index) || index < 0 || index >= processes) {
+  if (
+    !Number.isInteger(processes) ||
+    processes < 1 ||
+    !Number.isInteger(index) ||
+    index < 0 ||
+    index >= processes
+  ) {
     throw new RangeError(`process ${index} of ${processes} is invalid: need 0 <= index < processes`);
   }
 }

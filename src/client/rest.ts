@@ -57,7 +57,8 @@ async function get(path: string, token: Secret | null, options: RestOptions): Pr
     if (response.status === 429 && attempt < maxRetries) {
       const body = (await response.json().catch(() => ({}))) as { retry_after?: unknown };
       const header = Number(response.headers.get('retry-after'));
-      const seconds = typeof body.retry_after === 'number' ? body.retry_after : Number.isFinite(header) ? header : 1;
+      const seconds =
+        typeof body.retry_after === 'number' ? body.retry_after : Number.isFinite(header) ? header : 1;
       await sleep(clock, Math.ceil(seconds * 1000), options.signal);
       continue;
     }
@@ -66,7 +67,10 @@ async function get(path: string, token: Secret | null, options: RestOptions): Pr
     }
     if (!response.ok) {
       const text = await response.text().catch(() => '');
-      throw new RestError(response.status, `GET ${api}${path}: HTTP ${response.status} ${text.slice(0, 200)}`);
+      throw new RestError(
+        response.status,
+        `GET ${api}${path}: HTTP ${response.status} ${text.slice(0, 200)}`,
+      );
     }
     try {
       return await response.json();
@@ -77,7 +81,10 @@ async function get(path: string, token: Secret | null, options: RestOptions): Pr
 }
 
 /** `GET /gateway/bot`: the URL, recommended shard count and session start limit. */
-export async function fetchGatewayBot(token: string | Secret, options: RestOptions = {}): Promise<GatewayBotInfo> {
+export async function fetchGatewayBot(
+  token: string | Secret,
+  options: RestOptions = {},
+): Promise<GatewayBotInfo> {
   const secret = typeof token === 'string' ? new Secret(token.replace(/^Bot\s+/i, '')) : token;
   const body = (await get('/gateway/bot', secret, options)) as Partial<GatewayBotInfo>;
   const limit = body?.session_start_limit;

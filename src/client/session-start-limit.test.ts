@@ -37,7 +37,10 @@ test('a session start limit of 3 stops before the last start and waits for the r
 
 test('update() with fresh numbers releases waiters held for the reset', async () => {
   const clock = new ManualClock();
-  const queue = new LocalIdentifyQueue({ sessionStartLimit: { total: 1000, remaining: 1, reset_after: 3_600_000 }, clock });
+  const queue = new LocalIdentifyQueue({
+    sessionStartLimit: { total: 1000, remaining: 1, reset_after: 3_600_000 },
+    clock,
+  });
   let released = false;
   const p = queue.enqueue(0).then(() => (released = true));
   await clock.advanceAsync(100, 10);

@@ -58,15 +58,23 @@ export class MemorySessionStore implements SessionStore {
  */
 export class FileSessionStore implements SessionStore {
   readonly path: string;
-  #cache: Map<number, SessionInfo> | undefined;
+  /** The cache, as one shared read: concurrent first calls must all get the same map. */
+  #cache: Promise<Map<number, SessionInfo>> | undefined;
   #writing: Promise<void> = Promise.resolve();
 
   constructor(path: string) {
     this.path = path;
   }
 
-  async #load(): Promise<Map<number, SessionInfo>> {
-    if (this.#cache) return this.#cache;
+  #load(): Promise<Map<number, SessionInfo>> {
+    this.#cache ??= this.#read().catch((error: unknown) => {
+      this.#cache = undefined; // let a later call try again
+      throw error;
+    });
+    return this.#cache;
+  }
+
+  async #read(): Promise<Map<number, SessionInfo>> {
     const map = new Map<number, SessionInfo>();
     let text: string | undefined;
     try {
@@ -85,7 +93,6 @@ export class FileSessionStore implements SessionStore {
       if (!Array.isArray(list)) throw new Error(`session file ${this.path} has no "sessions" array`);
       for (const s of list) if (isSessionInfo(s)) map.set(s.shardId, s);
     }
-    this.#cache = map;
     return map;
   }
 
@@ -97,7 +104,11 @@ export class FileSessionStore implements SessionStore {
     const map = await this.#load();
     if (session) map.set(shardId, session);
     else map.delete(shardId);
-    const body = JSON.stringify({ sessions: [...map.values()].sort((a, b) => a.shardId - b.shardId) }, null, 2);
+    const body = JSON.stringify(
+      { sessions: [...map.values()].sort((a, b) => a.shardId - b.shardId) },
+      null,
+      2,
+    );
     const write = async () => {
       await mkdir(dirname(this.path), { recursive: true });
       const tmp = `${this.path}.${process.pid}.tmp`;

@@ -269,7 +269,9 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   /** Starts the shard; resolves once it is first READY or RESUMED, rejects if it stops before. */
   connect(): Promise<void> {
     if (this.#status === 'closed' || this.#status === 'fatally-closed') {
-      return Promise.reject(new ShardClosedError(`shard ${this.shardId} is ${this.#status}; create a new Shard`));
+      return Promise.reject(
+        new ShardClosedError(`shard ${this.shardId} is ${this.#status}; create a new Shard`),
+      );
     }
     this.#running ??= this.#run();
     return this.#firstActive.promise;
@@ -282,7 +284,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
    */
   async close(options: { resumable?: boolean } = {}): Promise<SessionInfo | null> {
     const resumable = options.resumable ?? false;
-    if (this.#status === 'closed' || this.#status === 'fatally-closed') return resumable ? this.session : null;
+    if (this.#status === 'closed' || this.#status === 'fatally-closed')
+      return resumable ? this.session : null;
     this.#stop = { resumable };
     const conn = this.#conn;
     if (conn) this.#endConnection(conn, { kind: 'stopped' }, resumable ? RESUMABLE_CLOSE_CODE : 1000);
@@ -317,7 +320,11 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
 
   /** Dispatches waiting for the `for await` consumer, and whether the socket is paused for it. */
   get buffer(): { size: number; highWaterMark: number; paused: boolean } {
-    return { size: this.#queue.size, highWaterMark: this.#queue.highWaterMark, paused: this.#conn?.paused ?? false };
+    return {
+      size: this.#queue.size,
+      highWaterMark: this.#queue.highWaterMark,
+      paused: this.#conn?.paused ?? false,
+    };
   }
 
   /**
@@ -329,14 +336,20 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     if (this.#status === 'closed' || this.#status === 'fatally-closed') {
       return Promise.reject(new ShardClosedError(`shard ${this.shardId} is ${this.#status}`));
     }
-    if (typeof payload !== 'object' || payload === null || !Number.isInteger((payload as { op: unknown }).op)) {
+    if (
+      typeof payload !== 'object' ||
+      payload === null ||
+      !Number.isInteger((payload as { op: unknown }).op)
+    ) {
       return Promise.reject(new TypeError('a gateway payload is an object with an integer "op"'));
     }
     const data = JSON.stringify(payload);
     const size = Buffer.byteLength(data);
     if (size > MAX_CLIENT_PAYLOAD_BYTES) {
       return Promise.reject(
-        new PayloadTooLargeError(`payload is ${size} bytes; the gateway accepts at most ${MAX_CLIENT_PAYLOAD_BYTES}`),
+        new PayloadTooLargeError(
+          `payload is ${size} bytes; the gateway accepts at most ${MAX_CLIENT_PAYLOAD_BYTES}`,
+        ),
       );
     }
     return new Promise((resolve, reject) => {
@@ -415,7 +428,10 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
         await this.#saveSession();
       }
       this.#attempts++;
-      const wait = Math.max(backoffDelay(this.#attempts, this.#clock.random(), this.#backoff), outcome.delay ?? 0);
+      const wait = Math.max(
+        backoffDelay(this.#attempts, this.#clock.random(), this.#backoff),
+        outcome.delay ?? 0,
+      );
       this.#reconnectIn = wait;
       this.#setStatus('disconnected');
       if (wait > 0) {
@@ -634,7 +650,10 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     }
   }
 
-  #parse(conn: Connection, text: string): { op: number; s: number | null; t: string | null; d: unknown } | null {
+  #parse(
+    conn: Connection,
+    text: string,
+  ): { op: number; s: number | null; t: string | null; d: unknown } | null {
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -801,7 +820,9 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     if (conn.paused || conn.ended) return;
     conn.paused = true;
     conn.ws.pause();
-    this.#log.debug(`event buffer full (${this.#queue.size}); pausing the socket until the application catches up`);
+    this.#log.debug(
+      `event buffer full (${this.#queue.size}); pausing the socket until the application catches up`,
+    );
   }
 
   /**
@@ -922,4 +943,3 @@ export function gatewayQuery(base: string, compress: Compression | null): string
   else url.searchParams.delete('compress');
   return url.toString();
 }
-

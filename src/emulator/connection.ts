@@ -15,7 +15,13 @@ import { deflateSync } from 'node:zlib';
 import type { WebSocket } from 'ws';
 import type { Clock, Timer } from '../clock.js';
 import { CLIENT_OPCODES, GatewayOpcodes } from '../protocol/opcodes.js';
-import { type Compression, type Compressor, createCompressor, type DispatchParts, splitFrame } from './compress.js';
+import {
+  type Compression,
+  type Compressor,
+  createCompressor,
+  type DispatchParts,
+  splitFrame,
+} from './compress.js';
 import type { Fault } from './faults.js';
 import type { GatewaySession, SessionSink } from './session.js';
 
@@ -44,7 +50,8 @@ export interface ConnectionParams {
 
 const MAX_CLIENT_PAYLOAD = 4096;
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export class Connection implements SessionSink {
   session: GatewaySession | null = null;
@@ -198,7 +205,8 @@ export class Connection implements SessionSink {
       this.host.count('rateLimited');
       return this.close(4008, 'Rate limited.');
     }
-    if (isBinary || data.length > MAX_CLIENT_PAYLOAD) return this.close(4002, 'Error while decoding payload.');
+    if (isBinary || data.length > MAX_CLIENT_PAYLOAD)
+      return this.close(4002, 'Error while decoding payload.');
     let payload: unknown;
     try {
       payload = JSON.parse(data.toString('utf8'));

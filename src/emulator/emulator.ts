@@ -324,7 +324,8 @@ export class Emulator implements ConnectionHost {
       if (!this.#wants(session, event)) continue;
       pool.push({ t: event.t, parts: dispatchParts(event.t, this.world.scrub(event.t, event.d, session)) });
     }
-    if (pool.length === 0 && count > 0) throw new Error(`no event of this mix passes session ${sessionId}'s intents`);
+    if (pool.length === 0 && count > 0)
+      throw new Error(`no event of this mix passes session ${sessionId}'s intents`);
     for (let i = 0; i < count; i++) {
       const entry = pool[i % pool.length]!;
       session.push(entry.t, entry.parts);
@@ -398,7 +399,8 @@ export class Emulator implements ConnectionHost {
       return connection.close(4013, 'Invalid intent(s).');
     }
     const privileged = (intents as number) & PRIVILEGED_INTENTS;
-    if ((privileged & ~this.options.allowedIntents) !== 0) return connection.close(4014, 'Disallowed intent(s).');
+    if ((privileged & ~this.options.allowedIntents) !== 0)
+      return connection.close(4014, 'Disallowed intent(s).');
     let shard: [number, number] | null = null;
     if (d.shard !== undefined && d.shard !== null) {
       const s = d.shard;
@@ -461,10 +463,13 @@ export class Emulator implements ConnectionHost {
       }),
     );
     this.#counters.dispatches++;
-    this.#deliver(
-      session,
-      guilds.map((id) => ({ t: 'GUILD_CREATE', d: this.world.guildCreate(id, session), guildId: id })),
-    );
+    // GUILD_CREATE needs the GUILDS intent; building payloads nobody receives would waste seconds on big worlds.
+    if (session.intents & 1) {
+      this.#deliver(
+        session,
+        guilds.map((id) => ({ t: 'GUILD_CREATE', d: this.world.guildCreate(id, session), guildId: id })),
+      );
+    }
   }
 
   resume(connection: Connection, d: { token: string; session_id: string; seq: number }): void {
@@ -531,12 +536,17 @@ export class Emulator implements ConnectionHost {
         return this.#deliver(session, this.world.requestGuildMembers(d, session, this.clock.now()));
       }
       case GatewayOpcodes.RequestSoundboardSounds:
-        if (!Array.isArray(d.guild_ids) || !d.guild_ids.every((id) => typeof id === 'string')) return invalid();
+        if (!Array.isArray(d.guild_ids) || !d.guild_ids.every((id) => typeof id === 'string'))
+          return invalid();
         return this.#deliver(session, this.world.requestSoundboardSounds(d, session));
       case 43: {
         const fields = d.fields;
         const known = ['status', 'voice_start_time'];
-        if (typeof d.guild_id !== 'string' || !Array.isArray(fields) || !fields.every((f) => known.includes(f))) {
+        if (
+          typeof d.guild_id !== 'string' ||
+          !Array.isArray(fields) ||
+          !fields.every((f) => known.includes(f))
+        ) {
           return invalid();
         }
         return this.#deliver(session, this.world.requestChannelInfo(d, session));
@@ -557,9 +567,8 @@ export class Emulator implements ConnectionHost {
     this.#expiry.set(
       session,
       this.clock.setTimeout(() => {
-        if (!session.connected && session.expiresAt !== null && this.clock.now() >= session.expiresAt) {
-          this.#end(session, 'expired');
-        }
+        // Timers may fire a hair early by the clock; a re-attach cancels this one anyway.
+        if (!session.connected) this.#end(session, 'expired');
       }, this.options.resumeTimeout),
     );
   }

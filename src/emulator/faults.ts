@@ -47,11 +47,14 @@ export const FAULT_TYPES: readonly FaultType[] = [
 /** Validates a fault coming from outside (the control surface, the CLI). */
 export function parseFault(value: unknown): Fault {
   if (typeof value === 'string') value = { type: value };
-  if (typeof value !== 'object' || value === null) throw new TypeError('a fault must be an object with a "type"');
+  if (typeof value !== 'object' || value === null)
+    throw new TypeError('a fault must be an object with a "type"');
   const f = value as Record<string, unknown>;
   const type = f.type as FaultType;
   if (!FAULT_TYPES.includes(type)) {
-    throw new TypeError(`unknown fault type ${JSON.stringify(f.type)}; expected one of ${FAULT_TYPES.join(', ')}`);
+    throw new TypeError(
+      `unknown fault type ${JSON.stringify(f.type)}; expected one of ${FAULT_TYPES.join(', ')}`,
+    );
   }
   switch (type) {
     case 'close': {

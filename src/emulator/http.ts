@@ -30,7 +30,10 @@ const MAX_BODY = 1 << 20;
 
 function send(response: ServerResponse, status: number, body: unknown): void {
   const text = body === undefined ? '' : JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
   response.end(text);
 }
 
@@ -58,7 +61,8 @@ function serve(route: (request: IncomingMessage, url: URL) => Promise<[number, u
     route(request, url).then(
       ([status, body]) => send(response, status, body),
       (error: unknown) => {
-        if (error instanceof HttpError) send(response, error.status, { message: error.message, code: error.code });
+        if (error instanceof HttpError)
+          send(response, error.status, { message: error.message, code: error.code });
         else send(response, 500, { message: (error as Error).message ?? String(error), code: 0 });
       },
     );
@@ -67,7 +71,8 @@ function serve(route: (request: IncomingMessage, url: URL) => Promise<[number, u
 
 export function restHandler(emulator: Emulator): Handler {
   const authorize = (request: IncomingMessage) => {
-    if (request.headers.authorization !== `Bot ${emulator.token}`) throw new HttpError(401, '401: Unauthorized');
+    if (request.headers.authorization !== `Bot ${emulator.token}`)
+      throw new HttpError(401, '401: Unauthorized');
   };
   return serve(async (request, url) => {
     const match = /^\/api\/v(\d+)(\/.*)$/.exec(url.pathname);
@@ -90,11 +95,13 @@ export function restHandler(emulator: Emulator): Handler {
       authorize(request);
       const body = await readJson(request);
       const content = body.content;
-      if (content !== undefined && typeof content !== 'string') throw new HttpError(400, 'Invalid Form Body', 50035);
+      if (content !== undefined && typeof content !== 'string')
+        throw new HttpError(400, 'Invalid Form Body', 50035);
       if ((content ?? '') === '' && !(Array.isArray(body.embeds) && body.embeds.length > 0)) {
         throw new HttpError(400, 'Cannot send an empty message', 50006);
       }
-      if (typeof content === 'string' && content.length > 2000) throw new HttpError(400, 'Invalid Form Body', 50035);
+      if (typeof content === 'string' && content.length > 2000)
+        throw new HttpError(400, 'Invalid Form Body', 50035);
       const created = emulator.world.createMessage(channel[1]!, body);
       if (!created) throw new HttpError(404, 'Unknown Channel', 10003);
       emulator.dispatch(created.dispatch.t, created.dispatch.d, { guildId: created.dispatch.guildId });
@@ -107,7 +114,8 @@ export function restHandler(emulator: Emulator): Handler {
 function dispatchTarget(body: Record<string, unknown>): DispatchTarget | undefined {
   if (typeof body.session === 'string') return { session: body.session };
   if (typeof body.shard === 'number') return { shard: body.shard };
-  if (typeof body.guildId === 'string' || body.guildId === null) return { guildId: body.guildId as string | null };
+  if (typeof body.guildId === 'string' || body.guildId === null)
+    return { guildId: body.guildId as string | null };
   return undefined;
 }
 

@@ -7,7 +7,13 @@
  * to check that a client saw every event exactly once, and `counters`.
  */
 export { type Compression, splitFrame } from './compress.js';
-export { type Counters, type DispatchTarget, Emulator, type EmulatorOptions, type SessionSummary } from './emulator.js';
+export {
+  type Counters,
+  type DispatchTarget,
+  Emulator,
+  type EmulatorOptions,
+  type SessionSummary,
+} from './emulator.js';
 export { type ChaosSpec, FAULT_TYPES, type Fault, type FaultType, parseChaos, parseFault } from './faults.js';
 export type { SessionStartLimitOptions } from './identify-limits.js';
 export type { GatewaySession, LogEntry } from './session.js';

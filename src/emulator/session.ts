@@ -108,7 +108,8 @@ export class GatewaySession implements SessionView {
   replayAfter(seq: number): { seq: number; parts: DispatchParts }[] | null {
     if (seq > this.#seq || seq < this.#replayFirst - 1) return null;
     const out: { seq: number; parts: DispatchParts }[] = [];
-    for (let s = seq + 1; s <= this.#seq; s++) out.push({ seq: s, parts: this.#replay[s - this.#replayFirst]! });
+    for (let s = seq + 1; s <= this.#seq; s++)
+      out.push({ seq: s, parts: this.#replay[s - this.#replayFirst]! });
     return out;
   }
 

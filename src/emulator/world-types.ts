@@ -77,11 +77,18 @@ export interface World {
    * REST `POST /channels/{id}/messages` by the bot: returns the message object (HTTP 200 body) and
    * the MESSAGE_CREATE to dispatch, or null when the channel does not exist (HTTP 404).
    */
-  createMessage(channelId: string, body: Record<string, unknown>): { message: Record<string, unknown>; dispatch: WorldDispatch } | null;
+  createMessage(
+    channelId: string,
+    body: Record<string, unknown>,
+  ): { message: Record<string, unknown>; dispatch: WorldDispatch } | null;
   /** A MESSAGE_CREATE written by a (random or given) user in a channel: for tests and examples. */
   userMessage(channelId: string, content: string, authorId?: string): WorldDispatch | null;
   /** Ids of a guild's text channels (empty for an unknown guild): somewhere to post in tests and examples. */
   textChannelIds?(guildId: string): readonly string[];
   /** Ids of the bot's DM channels. */
   dmChannelIds?(): readonly string[];
+  /** Ids of a guild's voice channels (empty for an unknown guild). */
+  voiceChannelIds?(guildId: string): readonly string[];
+  /** Ids of a guild's members, the bot first (empty for an unknown guild). */
+  memberIds?(guildId: string): readonly string[];
 }

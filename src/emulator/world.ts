@@ -1681,7 +1681,13 @@ export class SeededWorld implements World {
       presence:
         status === 'offline'
           ? OFFLINE_PLACEHOLDER
-          : makePresence(r, userId, status, initial ? r.int(Date.UTC(2024, 0, 1), T_2025) : joinedMs, !initial),
+          : makePresence(
+              r,
+              userId,
+              status,
+              initial ? r.int(Date.UTC(2024, 0, 1), T_2025) : joinedMs,
+              !initial,
+            ),
       voice: null,
       lname: (user.username as string).toLowerCase(),
       lnick: nick?.toLowerCase() ?? null,

@@ -59,7 +59,9 @@ export function parseIntents(spec: number | string | readonly string[]): number 
     else {
       const value = NAMES[part];
       if (value === undefined) {
-        throw new RangeError(`unknown intent "${raw.trim()}"; known intents: ${Object.keys(NAMES).join(', ')}`);
+        throw new RangeError(
+          `unknown intent "${raw.trim()}"; known intents: ${Object.keys(NAMES).join(', ')}`,
+        );
       }
       bits |= value;
     }

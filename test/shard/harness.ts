@@ -52,10 +52,17 @@ export function collect(shard: Shard): Dispatch[] {
 }
 
 /** The seqs the emulator logged for a session must equal the seqs the shard delivered for it. */
-export function assertExactlyOnce(emu: Emulator, events: readonly Dispatch[], sessionIds: readonly string[]): void {
+export function assertExactlyOnce(
+  emu: Emulator,
+  events: readonly Dispatch[],
+  sessionIds: readonly string[],
+): void {
   let offset = 0;
   for (const id of sessionIds) {
-    const sent = emu.session(id)!.log().map((entry) => `${entry.seq}:${entry.t}`);
+    const sent = emu
+      .session(id)!
+      .log()
+      .map((entry) => `${entry.seq}:${entry.t}`);
     const got = events.slice(offset, offset + sent.length).map((e) => `${e.s}:${e.t}`);
     assert.deepEqual(got, sent, `session ${id}: delivered events differ from what the emulator sent`);
     offset += sent.length;

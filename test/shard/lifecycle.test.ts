@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { Emulator } from '../../src/emulator/index.js';
 import { PresenceUpdateStatus } from 'discord-api-types/v10';
+import type { Emulator } from '../../src/emulator/index.js';
 import { type Dispatch, PayloadTooLargeError, shardForGuild } from '../../src/index.js';
 import { assertExactlyOnce, collect, shardFor, startEmulator, until } from './harness.js';
 
@@ -109,7 +109,10 @@ test('a payload over 4096 bytes is refused before sending, with a clear error', 
   const shard = shardFor(emu);
   await shard.connect();
   await assert.rejects(
-    shard.send({ op: 3, d: { since: null, activities: [{ name: 'x'.repeat(5000), type: 0 }], status: 'online', afk: false } }),
+    shard.send({
+      op: 3,
+      d: { since: null, activities: [{ name: 'x'.repeat(5000), type: 0 }], status: 'online', afk: false },
+    }),
     (error: Error) => error instanceof PayloadTooLargeError && /4096/.test(error.message),
   );
   // The connection is unaffected.

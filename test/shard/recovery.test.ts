@@ -4,8 +4,8 @@
  * resumed by a new process.
  */
 import assert from 'node:assert/strict';
-import { inspect } from 'node:util';
 import { after, before, test } from 'node:test';
+import { inspect } from 'node:util';
 import type { Emulator } from '../../src/emulator/index.js';
 import { consoleLogger, type Dispatch, GatewayCloseError, MemorySessionStore } from '../../src/index.js';
 import { assertExactlyOnce, collect, shardFor, startEmulator, TOKEN, until } from './harness.js';
@@ -17,17 +17,24 @@ before(async () => {
 after(() => emu.close());
 
 /** Runs `fault` against a live shard with traffic, and checks nothing was lost or duplicated. */
-async function survives(fault: (sessionId: string) => void, expect: 'resume' | 'identify', compress?: 'zlib-stream') {
+async function survives(
+  fault: (sessionId: string) => void,
+  expect: 'resume' | 'identify',
+  compress?: 'zlib-stream',
+) {
   const shard = shardFor(emu, compress ? { compress } : {});
   const events = collect(shard);
   await shard.connect();
   const first = shard.session!.sessionId;
   await emu.burst(first, 200);
   const before = emu.counters;
-  const resumed = new Promise<void>((resolve) => shard.once(expect === 'resume' ? 'resumed' : 'ready', () => resolve()));
+  const resumed = new Promise<void>((resolve) =>
+    shard.once(expect === 'resume' ? 'resumed' : 'ready', () => resolve()),
+  );
   fault(first);
   // Events keep happening while the shard is away.
-  for (let i = 0; i < 20; i++) emu.dispatch('TYPING_START', { channel_id: '1', user_id: '2', timestamp: 1 }, { session: first });
+  for (let i = 0; i < 20; i++)
+    emu.dispatch('TYPING_START', { channel_id: '1', user_id: '2', timestamp: 1 }, { session: first });
   await resumed;
   const sessions = expect === 'resume' ? [first] : [first, shard.session!.sessionId];
   if (expect === 'resume') {
@@ -43,7 +50,8 @@ async function survives(fault: (sessionId: string) => void, expect: 'resume' | '
   await shard.close();
 }
 
-test('a dropped TCP connection is resumed with no lost event', () => survives((id) => emu.fault(id, { type: 'drop' }), 'resume'));
+test('a dropped TCP connection is resumed with no lost event', () =>
+  survives((id) => emu.fault(id, { type: 'drop' }), 'resume'));
 test('op 7 reconnect is resumed', () => survives((id) => emu.fault(id, { type: 'reconnect' }), 'resume'));
 test('op 9 true is resumed', () =>
   survives((id) => emu.fault(id, { type: 'invalid-session', resumable: true }), 'resume'));
@@ -52,13 +60,16 @@ test('a non-fatal close code (4000) is resumed', () =>
 test('4008 is resumed', () => survives((id) => emu.fault(id, { type: 'close', code: 4008 }), 'resume'));
 test('a corrupt compressed frame ends the connection and is resumed', () =>
   survives((id) => emu.fault(id, { type: 'corrupt' }), 'resume', 'zlib-stream'));
-test('invalid JSON is survived by resuming', () => survives((id) => emu.fault(id, { type: 'invalid-json' }), 'resume'));
+test('invalid JSON is survived by resuming', () =>
+  survives((id) => emu.fault(id, { type: 'invalid-json' }), 'resume'));
 test('a zombie connection (no ACKs, nothing received) is detected and resumed', () =>
   survives((id) => emu.fault(id, { type: 'stall' }), 'resume'));
 test('op 9 false starts a new session after a 1–5 s wait', { timeout: 15_000 }, () =>
-  survives((id) => emu.fault(id, { type: 'invalid-session', resumable: false }), 'identify'));
+  survives((id) => emu.fault(id, { type: 'invalid-session', resumable: false }), 'identify'),
+);
 test('4009 session timeout starts a new session', { timeout: 15_000 }, () =>
-  survives((id) => emu.fault(id, { type: 'session-timeout' }), 'identify'));
+  survives((id) => emu.fault(id, { type: 'session-timeout' }), 'identify'),
+);
 
 test('a server heartbeat request is answered at once', async () => {
   const shard = shardFor(emu);
@@ -111,7 +122,10 @@ test('a bad token is fatal (4004) and the error never contains the token', async
     token: 'MTAwMDAwMDAwMDAwMDAwMDAw.Gwrong.not-the-emulator-token-xxxxxxxxxx',
     logger: consoleLogger('debug', (l) => lines.push(l)),
   });
-  await assert.rejects(shard.connect(), (error: Error) => error instanceof GatewayCloseError && error.code === 4004);
+  await assert.rejects(
+    shard.connect(),
+    (error: Error) => error instanceof GatewayCloseError && error.code === 4004,
+  );
   assert.match(shard.state.error!.message, /4004 Authentication failed: .*token/);
   const everything = [...lines, shard.state.error!.message, inspect(shard), JSON.stringify(shard)].join('\n');
   assert.ok(!everything.includes('not-the-emulator-token'), 'the token leaked');
@@ -132,7 +146,10 @@ test('the token never appears in logs, inspect output or serialized state during
   emu.fault(shard.session!.sessionId, { type: 'drop' });
   await new Promise<void>((r) => shard.once('resumed', () => r()));
   const text = [...lines, inspect(shard, { depth: 10, showHidden: true }), JSON.stringify(shard)].join('\n');
-  assert.ok(lines.some((l) => l.includes('resumed')), 'no log line about the resume');
+  assert.ok(
+    lines.some((l) => l.includes('resumed')),
+    'no log line about the resume',
+  );
   assert.ok(!text.includes(TOKEN), 'the token leaked');
   await shard.close();
 });
@@ -149,7 +166,8 @@ test('a session saved at close is resumed by a new shard with exactly the missed
   assert.equal(saved?.sessionId, id);
   assert.deepEqual(store.get(0), saved);
   // The bot is down; events keep happening.
-  for (let i = 0; i < 30; i++) emu.dispatch('TYPING_START', { channel_id: '1', user_id: '2', timestamp: i }, { session: id });
+  for (let i = 0; i < 30; i++)
+    emu.dispatch('TYPING_START', { channel_id: '1', user_id: '2', timestamp: i }, { session: id });
   const second = shardFor(emu, { sessionStore: store });
   const afterRestart = collect(second);
   const identifies = emu.counters.identifies;

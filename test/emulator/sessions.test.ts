@@ -1,0 +1,239 @@
+/**
+ * Sessions on the wire: sequence numbers across connections, RESUME replay, the failure answers
+ * (op 9 false, 4007), what client close codes do to a session, intent gating and content scrubbing,
+ * and the answers to client commands.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Emulator } from '../../src/emulator/index.js';
+import { type Payload, RawClient, startEmulator, TOKEN } from './raw-client.js';
+
+let emu: Emulator;
+before(async () => {
+  emu = await startEmulator({ guilds: 4, members: [1500, 2400] });
+});
+after(() => emu.close());
+
+const resume = (c: RawClient, sessionId: string, seq: number) =>
+  c.send({ op: 6, d: { token: TOKEN, session_id: sessionId, seq } });
+
+async function identified(intents = 53608447): Promise<{ c: RawClient; id: string }> {
+  const c = await RawClient.open(emu.gatewayUrl);
+  const ready = await c.ready({ intents });
+  return { c, id: ready.d.session_id };
+}
+
+test('RESUME replays everything after seq in order with original numbers, then RESUMED with the next one', async () => {
+  const { c, id } = await identified();
+  await emu.burst(id, 50);
+  await c.next(() => c.dispatches().length === emu.session(id)!.seq);
+  const lastSeen = c.dispatches().at(-1)!.s!;
+  c.ws.terminate();
+  await c.closed;
+  await emu.burst(id, 30); // happens while nobody is connected
+  const before = emu.counters;
+  const r = await RawClient.open(emu.resumeUrl);
+  resume(r, id, lastSeen - 5); // the client may have lost a few it had not processed
+  const resumed = await r.next((m) => m.t === 'RESUMED');
+  const replay = r.dispatches().filter((m) => m.t !== 'RESUMED');
+  assert.deepEqual(
+    replay.map((m) => m.s),
+    Array.from({ length: 35 }, (_, i) => lastSeen - 4 + i),
+  );
+  assert.equal(resumed.s, lastSeen + 31);
+  assert.equal(emu.counters.resumes, before.resumes + 1);
+  assert.equal(emu.counters.resumesOffResumeUrl, before.resumesOffResumeUrl);
+  const log = emu.session(id)!.log();
+  assert.deepEqual(log.at(-1), { seq: resumed.s, t: 'RESUMED' });
+  // Live again.
+  emu.dispatch('MARKER', {}, { session: id });
+  assert.equal((await r.next((m) => m.t === 'MARKER')).s, resumed.s! + 1);
+  r.close();
+});
+
+test('a RESUME on the bootstrap URL works but is counted', async () => {
+  const { c, id } = await identified();
+  c.ws.terminate();
+  const before = emu.counters;
+  const r = await RawClient.open(emu.gatewayUrl);
+  resume(r, id, 1);
+  await r.next((m) => m.t === 'RESUMED');
+  assert.equal(emu.counters.resumesOffResumeUrl, before.resumesOffResumeUrl + 1);
+  r.close();
+});
+
+test('RESUME with a seq ahead of the session closes with 4007 and ends the session', async () => {
+  const { c, id } = await identified();
+  c.ws.terminate();
+  const r = await RawClient.open(emu.resumeUrl);
+  resume(r, id, emu.session(id)!.seq + 10);
+  assert.equal((await r.closed).code, 4007);
+  assert.equal(emu.session(id)!.ended, 'invalidated');
+});
+
+test('RESUME older than the replay buffer closes with 4007', async () => {
+  const small = await startEmulator({ replayBuffer: 10 });
+  const c = await RawClient.open(small.gatewayUrl);
+  const id = (await c.ready()).d.session_id;
+  c.ws.terminate();
+  await small.burst(id, 100);
+  const r = await RawClient.open(small.resumeUrl);
+  resume(r, id, 2);
+  assert.equal((await r.closed).code, 4007);
+  await small.close();
+});
+
+test('RESUME of an unknown session gets op 9 false and the socket stays open for an IDENTIFY', async () => {
+  const r = await RawClient.open(emu.resumeUrl);
+  resume(r, '0123456789abcdef0123456789abcdef', 1);
+  assert.equal((await r.next((m) => m.op === 9)).d, false);
+  await r.ready();
+  r.close();
+});
+
+test('RESUME with a wrong token closes with 4004', async () => {
+  const { c, id } = await identified();
+  c.ws.terminate();
+  const r = await RawClient.open(emu.resumeUrl);
+  r.send({ op: 6, d: { token: 'wrong', session_id: id, seq: 1 } });
+  assert.equal((await r.closed).code, 4004);
+});
+
+test('a client close with 1000 or 1001 destroys the session; 4000 keeps it', async () => {
+  for (const [code, resumable] of [
+    [1000, false],
+    [1001, false],
+    [4000, true],
+    [4900, true],
+  ] as const) {
+    const { c, id } = await identified();
+    c.close(code);
+    await c.closed;
+    const r = await RawClient.open(emu.resumeUrl);
+    resume(r, id, 1);
+    const answer = await r.next((m) => m.op === 9 || m.t === 'RESUMED');
+    assert.equal(answer.t === 'RESUMED', resumable, `close ${code}`);
+    r.close();
+  }
+});
+
+test('a detached session expires after the resume timeout', async () => {
+  const short = await startEmulator({ resumeTimeout: 50 });
+  const c = await RawClient.open(short.gatewayUrl);
+  const id = (await c.ready()).d.session_id;
+  c.ws.terminate();
+  await new Promise((r) => setTimeout(r, 120));
+  assert.equal(short.session(id)!.ended, 'expired');
+  const r = await RawClient.open(short.resumeUrl);
+  resume(r, id, 1);
+  assert.equal((await r.next((m) => m.op === 9)).d, false);
+  await short.close();
+});
+
+test('intents gate events: no MESSAGE_CREATE without GUILD_MESSAGES, no PRESENCE_UPDATE without GUILD_PRESENCES', async () => {
+  const { c: all, id: allId } = await identified();
+  const { c: none, id: noneId } = await identified(1);
+  const guild = emu.world.guildIds()[0]!;
+  const channel = emu.world.textChannelIds!(guild)[0]!;
+  emu.dispatch('MESSAGE_CREATE', emu.world.userMessage(channel, 'hi')!.d);
+  emu.dispatch('PRESENCE_UPDATE', {
+    user: { id: '1' },
+    guild_id: guild,
+    status: 'online',
+    activities: [],
+    client_status: {},
+  });
+  for (const id of [allId, noneId]) emu.dispatch('MARKER', {}, { session: id });
+  await all.next((m) => m.t === 'MARKER');
+  await none.next((m) => m.t === 'MARKER');
+  assert.equal(all.dispatches('MESSAGE_CREATE').length, 1);
+  assert.equal(all.dispatches('PRESENCE_UPDATE').length, 1);
+  assert.equal(none.dispatches('MESSAGE_CREATE').length, 0);
+  assert.equal(none.dispatches('PRESENCE_UPDATE').length, 0);
+  all.close();
+  none.close();
+});
+
+test('without MESSAGE_CONTENT, content fields are empty unless the bot is mentioned', async () => {
+  const { c, id } = await identified(53608447 & ~32768);
+  const guild = emu.world.guildIds()[0]!;
+  const channel = emu.world.textChannelIds!(guild)[0]!;
+  emu.dispatch('MESSAGE_CREATE', emu.world.userMessage(channel, 'secret')!.d);
+  const mention = emu.world.userMessage(channel, `hey <@${emu.world.botUser.id}>`)!.d as Record<
+    string,
+    unknown
+  >;
+  emu.dispatch('MESSAGE_CREATE', { ...mention, mentions: [emu.world.botUser] });
+  emu.dispatch('MARKER', {}, { session: id });
+  await c.next((m) => m.t === 'MARKER');
+  const [plain, mentioned] = c.dispatches('MESSAGE_CREATE') as [Payload, Payload];
+  assert.equal(plain.d.content, '');
+  assert.deepEqual([plain.d.embeds, plain.d.attachments, plain.d.components], [[], [], []]);
+  assert.match(mentioned.d.content, /hey/);
+  c.close();
+});
+
+test('request guild members: chunks of at most 1000 with index, count and nonce; a repeat within 30 s is RATE_LIMITED', async () => {
+  const { c } = await identified();
+  const guild = emu.world.guildIds()[1]!;
+  c.send({ op: 8, d: { guild_id: guild, query: '', limit: 0, nonce: 'n-1' } });
+  const total = emu.world.memberIds!(guild).length;
+  const chunks = Math.ceil(total / 1000);
+  await c.next(() => c.dispatches('GUILD_MEMBERS_CHUNK').length === chunks);
+  const got = c.dispatches('GUILD_MEMBERS_CHUNK');
+  assert.deepEqual(
+    got.map((m) => m.d.chunk_index),
+    [...Array(chunks).keys()],
+  );
+  assert.ok(
+    got.every((m) => m.d.chunk_count === chunks && m.d.nonce === 'n-1' && m.d.members.length <= 1000),
+  );
+  assert.equal(
+    got.reduce((n, m) => n + m.d.members.length, 0),
+    total,
+  );
+  c.send({ op: 8, d: { guild_id: guild, query: '', limit: 0, nonce: 'n-2' } });
+  const limited = await c.next((m) => m.t === 'RATE_LIMITED');
+  assert.equal(limited.d.opcode, 8);
+  assert.ok(limited.d.retry_after > 0 && limited.d.retry_after <= 30);
+  assert.deepEqual(limited.d.meta, { guild_id: guild, nonce: 'n-2' });
+  c.send({ op: 8, d: { guild_id: guild, user_ids: ['123123'], nonce: 'n-3' } });
+  const byId = await c.next((m) => m.t === 'GUILD_MEMBERS_CHUNK' && m.d.nonce === 'n-3');
+  assert.deepEqual(byId.d.not_found, [123123]);
+  c.close();
+});
+
+test('presence, voice state, soundboard and channel info commands are answered', async () => {
+  const { c } = await identified();
+  const { c: other } = await identified();
+  const guild = emu.world.guildIds()[0]!;
+  c.send({ op: 3, d: { since: null, activities: [{ name: 'tests', type: 0 }], status: 'dnd', afk: false } });
+  const presence = await other.next((m) => m.t === 'PRESENCE_UPDATE' && m.d.user.id === emu.world.botUser.id);
+  assert.equal(presence.d.status, 'dnd');
+  const voice = emu.world.voiceChannelIds!(guild).find(() => true);
+  if (voice) {
+    c.send({ op: 4, d: { guild_id: guild, channel_id: voice, self_mute: false, self_deaf: true } });
+    await c.next((m) => m.t === 'VOICE_STATE_UPDATE');
+    const server = await c.next((m) => m.t === 'VOICE_SERVER_UPDATE');
+    assert.equal(server.d.guild_id, guild);
+  }
+  c.send({ op: 31, d: { guild_ids: emu.world.guildIds().slice(0, 2) } });
+  await c.next(() => c.dispatches('SOUNDBOARD_SOUNDS').length === 2);
+  c.send({ op: 43, d: { guild_id: guild, fields: ['status', 'voice_start_time'] } });
+  assert.equal((await c.next((m) => m.t === 'CHANNEL_INFO')).d.guild_id, guild);
+  c.close();
+  other.close();
+});
+
+test('malformed commands close with 4001: member request for several guilds, bad voice state', async () => {
+  for (const bad of [
+    { op: 8, d: { guild_id: ['1', '2'], query: '', limit: 0 } },
+    { op: 8, d: { guild_id: '1' } },
+    { op: 4, d: { guild_id: 'x', channel_id: null } },
+    { op: 43, d: { guild_id: '1', fields: ['topic'] } },
+  ]) {
+    const { c } = await identified();
+    c.send(bad);
+    assert.equal((await c.closed).code, 4001, JSON.stringify(bad));
+  }
+});
