@@ -379,9 +379,20 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     return new ShardSender(this);
   }
 
+  /**
+   * Iterates dispatches until the shard closes. Leaving the loop early (`break`, `return`, a throw)
+   * closes the shard, as it destroys a Node stream: a loop nobody reads would otherwise fill the
+   * buffer and hold the socket paused forever.
+   */
   [Symbol.asyncIterator](): AsyncIterator<Dispatch> {
     this.#iterated = true;
-    return { next: () => this.#queue.next() };
+    return {
+      next: () => this.#queue.next(),
+      return: async () => {
+        await this.close();
+        return { value: undefined, done: true };
+      },
+    };
   }
 
   [inspect.custom](): string {

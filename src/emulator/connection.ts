@@ -11,6 +11,8 @@
  * leaving its session resumable. Session-level decisions (IDENTIFY, RESUME, commands) go to the
  * `ConnectionHost`, which owns sessions and routing.
  */
+
+import type { Socket } from 'node:net';
 import { deflateSync } from 'node:zlib';
 import type { WebSocket } from 'ws';
 import type { Clock, Timer } from '../clock.js';
@@ -23,6 +25,7 @@ import {
   splitFrame,
 } from './compress.js';
 import type { Fault } from './faults.js';
+import { FrameWriter } from './frames.js';
 import type { GatewaySession, SessionSink } from './session.js';
 
 /** What a connection needs from the gateway that owns it. */
@@ -58,6 +61,7 @@ export class Connection implements SessionSink {
   /** Dispatches and control messages sent so far on this socket. */
   sent = 0;
   readonly #compressor: Compressor | null;
+  readonly #frames: FrameWriter;
   #open = true;
   #closedByServer = false;
   #stalled = false;
@@ -70,8 +74,10 @@ export class Connection implements SessionSink {
   constructor(
     private readonly host: ConnectionHost,
     private readonly ws: WebSocket,
+    socket: Socket,
     readonly params: ConnectionParams,
   ) {
+    this.#frames = new FrameWriter(socket);
     this.#compressor = params.compress ? createCompressor(params.compress) : null;
     this.#windowStart = host.clock.now();
     ws.on('message', (data, isBinary) => this.#receive(data as Buffer, isBinary));
@@ -113,7 +119,7 @@ export class Connection implements SessionSink {
     if (!this.#open || this.#stalled) return;
     this.sent++;
     if (this.#compressor && this.host.options.zlibSplit <= 1) {
-      this.ws.send(this.#compressor.dispatch(parts, seq));
+      this.#frames.binary(this.#compressor.dispatch(parts, seq));
     } else {
       this.#write(parts.prefix + seq + parts.suffix);
     }
@@ -124,14 +130,14 @@ export class Connection implements SessionSink {
     if (this.#compressor) {
       const frame = this.#compressor.text(text);
       if (this.host.options.zlibSplit > 1 && this.params.compress === 'zlib-stream') {
-        for (const piece of splitFrame(frame, this.host.options.zlibSplit)) this.ws.send(piece);
+        for (const piece of splitFrame(frame, this.host.options.zlibSplit)) this.#frames.binary(piece);
       } else {
-        this.ws.send(frame);
+        this.#frames.binary(frame);
       }
     } else if (this.#payloadCompression && text.length >= 1024) {
-      this.ws.send(deflateSync(Buffer.from(text)));
+      this.#frames.binary(deflateSync(Buffer.from(text)));
     } else {
-      this.ws.send(text);
+      this.#frames.text(text);
     }
   }
 
@@ -139,6 +145,7 @@ export class Connection implements SessionSink {
   close(code: number, reason = ''): void {
     if (!this.#open) return;
     this.#closedByServer = true;
+    this.#frames.flush();
     this.ws.close(code, reason);
     this.#onClose(null);
   }
@@ -173,7 +180,7 @@ export class Connection implements SessionSink {
       case 'corrupt':
         if (!this.#open) return;
         // Bytes no inflater accepts, ending in the flush marker so a zlib client tries to inflate them.
-        this.ws.send(Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x13, 0x37, 0x00, 0x00, 0xff, 0xff]));
+        this.#frames.binary(Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x13, 0x37, 0x00, 0x00, 0xff, 0xff]));
         return;
       case 'invalid-json':
         return this.#write('{"t":"MESSAGE_CREATE","s":');

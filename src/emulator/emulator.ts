@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type Clock, systemClock, type Timer } from '../clock.js';
 import { type Logger, silentLogger } from '../logger.js';
@@ -619,13 +619,13 @@ export class Emulator implements ConnectionHost {
     return session;
   }
 
-  #accept(ws: WebSocket, request: IncomingMessage, path: string): void {
+  #accept(ws: WebSocket, socket: Socket, request: IncomingMessage, path: string): void {
     const url = new URL(request.url ?? '/', 'http://localhost');
     const compress = url.searchParams.get('compress');
     const encoding = url.searchParams.get('encoding') ?? 'json';
     const v = url.searchParams.get('v');
     const supported = compress === null || compress === 'zlib-stream' || compress === 'zstd-stream';
-    const connection = new Connection(this, ws, {
+    const connection = new Connection(this, ws, socket, {
       compress: supported ? (compress as Compression | null) : null,
       onResumeUrl: path === '/resume',
     });
@@ -647,7 +647,9 @@ export class Emulator implements ConnectionHost {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
         return;
       }
-      this.#wss!.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request, path));
+      this.#wss!.handleUpgrade(request, socket, head, (ws) =>
+        this.#accept(ws, socket as Socket, request, path),
+      );
     });
     this.#base = await listen(this.#server, this.#init.port ?? 0, host);
     if (this.#init.controlPort !== null) {

@@ -56,6 +56,19 @@ test('for await delivers every event in order and ends after close()', async () 
   assert.equal(shard.state.status, 'closed');
 });
 
+test('leaving a for await loop early closes the shard and ends its session', async () => {
+  const shard = shardFor(emu);
+  await shard.connect();
+  const sessionId = shard.session!.sessionId;
+  await emu.burst(sessionId, 50);
+  let seen = 0;
+  for await (const _ of shard) {
+    if (++seen === 10) break;
+  }
+  assert.equal(shard.state.status, 'closed');
+  await until(() => emu.session(sessionId)!.ended === 'client-close', 'the session to end');
+});
+
 test('unwanted dispatches are not delivered but still advance the sequence', async () => {
   const shard = shardFor(emu, { events: ['MESSAGE_CREATE'] });
   const events = collect(shard);

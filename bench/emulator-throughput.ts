@@ -1,0 +1,53 @@
+/**
+ * How fast the emulator pushes dispatches to one connection, so client benchmarks know it is not
+ * their bottleneck. The emulator runs here; a sink client (bench/sink.ts) runs in its own process
+ * and counts messages without parsing them. Reported: dispatches/s as the sink saw them, and the
+ * emulator's own CPU time per dispatch.
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { Emulator } from '../src/emulator/index.js';
+
+export interface EmulatorThroughput {
+  dispatches: number;
+  perSecond: number;
+  cpuMicrosPerDispatch: number;
+}
+
+export async function measureEmulatorThroughput(count = 500_000): Promise<EmulatorThroughput> {
+  const emu = await Emulator.start({ guilds: 1, seed: 1, controlPort: null });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      new URL('./sink.ts', import.meta.url).pathname,
+      emu.gatewayUrl,
+      emu.token,
+      String(count),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const { session } = JSON.parse((await lines.next()).value as string) as { session: string };
+  // Only TYPING_START: the smallest common dispatch (~300 bytes).
+  const cpu = process.cpuUsage();
+  await emu.burst(session, count, { TYPING_START: 1 });
+  const result = JSON.parse((await lines.next()).value as string) as { received: number; ms: number };
+  const used = process.cpuUsage(cpu);
+  await emu.close();
+  child.kill();
+  return {
+    dispatches: result.received,
+    perSecond: Math.round(result.received / (result.ms / 1000)),
+    cpuMicrosPerDispatch: (used.user + used.system) / result.received,
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const r = await measureEmulatorThroughput(Number(process.argv[2] ?? 500_000));
+  console.log(
+    `emulator → one connection: ${r.dispatches} TYPING_START in a burst, ${r.perSecond.toLocaleString('en')} dispatches/s, ` +
+      `${r.cpuMicrosPerDispatch.toFixed(2)} µs emulator CPU each`,
+  );
+}
