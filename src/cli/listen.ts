@@ -35,7 +35,7 @@ DISCORD_TOKEN) it starts the embedded emulator and connects to it.
   --gateway URL        gateway URL, overriding the one from GET /gateway/bot
   --shards SPEC        auto (recommended count), N (all of N), or A-B/N (ids A..B of N)
   --intents LIST       a number or comma-separated names (default: every non-privileged intent)
-  --compress MODE      none, zlib-stream or zstd-stream (default zlib-stream)
+  --compress MODE      none, zlib-stream or zstd-stream (default zstd-stream)
   --events LIST        comma-separated dispatch types to decode and print (default: all)
   --format FORMAT      pretty, ndjson or quiet (default: pretty on a terminal, else ndjson)
   --session-file PATH  resume the sessions stored there; save them there on SIGINT/SIGTERM
@@ -78,7 +78,7 @@ export async function run(argv: string[]): Promise<number> {
       gateway: { type: 'string' },
       shards: { type: 'string', default: 'auto' },
       intents: { type: 'string' },
-      compress: { type: 'string', default: 'zlib-stream' },
+      compress: { type: 'string', default: 'zstd-stream' },
       events: { type: 'string' },
       format: { type: 'string' },
       'session-file': { type: 'string' },

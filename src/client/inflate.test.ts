@@ -364,3 +364,21 @@ describe('zstd-stream', () => {
     }
   });
 });
+
+test('retired inflaters are freed by the garbage collector without bringing the process down', async () => {
+  // A reconnecting shard drops its inflater; a native addon whose destructor misbehaves (as addons
+  // built against some Node 24 headers do) aborts the whole process here rather than in production.
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  for (const compression of ['zlib-stream', 'zstd-stream'] as const) {
+    for (let i = 0; i < 200; i++) createInflater(compression, 1 << 20);
+  }
+  gc();
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  // Still alive, and a new context still works.
+  const fresh = createInflater('zlib-stream', 1 << 20);
+  assert.equal(fresh.push(deflateSync('{"op":11}', { finishFlush: constants.Z_SYNC_FLUSH }))?.toString(), '{"op":11}');
+});

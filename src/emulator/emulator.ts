@@ -17,6 +17,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type Clock, systemClock, type Timer } from '../clock.js';
 import { type Logger, silentLogger } from '../logger.js';
+import { closeAction } from '../protocol/close-codes.js';
 import { ALL_INTENTS, PRIVILEGED_INTENTS, requiredIntent } from '../protocol/intents.js';
 import { GatewayOpcodes } from '../protocol/opcodes.js';
 import { isSnowflake } from '../protocol/snowflake.js';
@@ -372,6 +373,12 @@ export class Emulator implements ConnectionHost {
       case 'session-timeout':
         this.#end(session, 'timed-out');
         connection.close(4009, 'Session timed out.');
+        return;
+      case 'close':
+        // A code that tells the client to start over (4003, 4007, 4009, a fatal one, or a server
+        // 1000/1001) means the session is gone on the server too; any other code keeps it.
+        if (closeAction(fault.code) !== 'resume') this.#end(session, 'invalidated');
+        connection.fault(fault);
         return;
       default:
         connection.fault(fault);
