@@ -313,20 +313,22 @@ export class Emulator implements ConnectionHost {
   }
 
   /**
-   * Sends `count` generated events to one session as fast as its socket drains, for benchmarks and
-   * stress tests. The events are drawn from the world once (up to 256 distinct ones, pre-serialized)
-   * and repeated, so the emulator spends its time on the socket rather than on building payloads.
+   * Sends `count` events to one session as fast as its socket drains, for benchmarks and stress
+   * tests. The events are `source` when it is a list, or else drawn from the world with `source` as
+   * the mix (up to 256 distinct ones); either way they are serialized once and repeated, so the
+   * emulator spends its time on the socket rather than on building payloads.
    */
-  async burst(sessionId: string, count: number, mix?: TrafficMix): Promise<void> {
+  async burst(sessionId: string, count: number, source?: TrafficMix | readonly WorldDispatch[]): Promise<void> {
     const session = this.#sessionOrThrow(sessionId);
     const pool: { t: string; parts: DispatchParts }[] = [];
-    for (let tries = 0; pool.length < Math.min(count, 256) && tries < 10_000; tries++) {
-      const event = this.world.nextEvent(mix);
+    const given = Array.isArray(source) ? (source as readonly WorldDispatch[]) : null;
+    const mix = given ? undefined : (source as TrafficMix | undefined);
+    for (let i = 0; pool.length < Math.min(count, given ? given.length : 256) && i < 10_000; i++) {
+      const event = given ? given[i % given.length]! : this.world.nextEvent(mix);
       if (!this.#wants(session, event)) continue;
       pool.push({ t: event.t, parts: dispatchParts(event.t, this.world.scrub(event.t, event.d, session)) });
     }
-    if (pool.length === 0 && count > 0)
-      throw new Error(`no event of this mix passes session ${sessionId}'s intents`);
+    if (pool.length === 0 && count > 0) throw new Error(`no event of this mix passes session ${sessionId}'s intents`);
     for (let i = 0; i < count; i++) {
       const entry = pool[i % pool.length]!;
       session.push(entry.t, entry.parts);
