@@ -380,5 +380,8 @@ test('retired inflaters are freed by the garbage collector without bringing the 
   gc();
   // Still alive, and a new context still works.
   const fresh = createInflater('zlib-stream', 1 << 20);
-  assert.equal(fresh.push(deflateSync('{"op":11}', { finishFlush: constants.Z_SYNC_FLUSH }))?.toString(), '{"op":11}');
+  assert.equal(
+    fresh.push(deflateSync('{"op":11}', { finishFlush: constants.Z_SYNC_FLUSH }))?.toString(),
+    '{"op":11}',
+  );
 });

@@ -318,7 +318,11 @@ export class Emulator implements ConnectionHost {
    * the mix (up to 256 distinct ones); either way they are serialized once and repeated, so the
    * emulator spends its time on the socket rather than on building payloads.
    */
-  async burst(sessionId: string, count: number, source?: TrafficMix | readonly WorldDispatch[]): Promise<void> {
+  async burst(
+    sessionId: string,
+    count: number,
+    source?: TrafficMix | readonly WorldDispatch[],
+  ): Promise<void> {
     const session = this.#sessionOrThrow(sessionId);
     const pool: { t: string; parts: DispatchParts }[] = [];
     const given = Array.isArray(source) ? (source as readonly WorldDispatch[]) : null;
@@ -328,7 +332,8 @@ export class Emulator implements ConnectionHost {
       if (!this.#wants(session, event)) continue;
       pool.push({ t: event.t, parts: dispatchParts(event.t, this.world.scrub(event.t, event.d, session)) });
     }
-    if (pool.length === 0 && count > 0) throw new Error(`no event of this mix passes session ${sessionId}'s intents`);
+    if (pool.length === 0 && count > 0)
+      throw new Error(`no event of this mix passes session ${sessionId}'s intents`);
     for (let i = 0; i < count; i++) {
       const entry = pool[i % pool.length]!;
       session.push(entry.t, entry.parts);

@@ -60,8 +60,13 @@ for (const compress of [null, 'zstd-stream'] as const) {
       emu.fault(id, fault);
       kinds.add(fault.type === 'close' ? `close ${fault.code}` : fault.type);
       // Events keep happening while the shard recovers.
-      for (let i = 0; i < 10; i++) emu.dispatch('TYPING_START', { channel_id: '1', user_id: '2', timestamp: i }, { session: id });
-      await until(() => shard.state.status === 'active' && events.length === delivered(), `recovery from ${fault.type}`, 15_000);
+      for (let i = 0; i < 10; i++)
+        emu.dispatch('TYPING_START', { channel_id: '1', user_id: '2', timestamp: i }, { session: id });
+      await until(
+        () => shard.state.status === 'active' && events.length === delivered(),
+        `recovery from ${fault.type}`,
+        15_000,
+      );
     }
     await emu.burst(shard.session!.sessionId, 100);
     await until(() => events.length === delivered(), 'the final burst');
