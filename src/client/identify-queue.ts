@@ -25,6 +25,7 @@ export interface IdentifyQueue {
 }
 
 interface Waiter {
+  shardId: number;
   resolve(): void;
   reject(reason: unknown): void;
   signal: AbortSignal | undefined;
@@ -150,6 +151,7 @@ export class LocalIdentifyQueue implements IdentifyQueue {
     return new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       const waiter: Waiter = {
+        shardId,
         resolve,
         reject,
         signal,
@@ -177,7 +179,12 @@ export class LocalIdentifyQueue implements IdentifyQueue {
       }, wait);
       return;
     }
-    const waiter = bucket.waiters.shift()!;
+    // Lowest shard id first: shards of a bucket start in id order however their sockets raced.
+    let next = 0;
+    for (let i = 1; i < bucket.waiters.length; i++) {
+      if (bucket.waiters[i]!.shardId < bucket.waiters[next]!.shardId) next = i;
+    }
+    const waiter = bucket.waiters.splice(next, 1)[0]!;
     waiter.signal?.removeEventListener('abort', waiter.onAbort);
     bucket.lastRelease = this.#clock.now();
     if (this.#limit) this.#limit.remaining--;

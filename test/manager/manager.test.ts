@@ -1,0 +1,163 @@
+/**
+ * Many shards against the emulator: identify bucket order and spacing, the daily session start
+ * limit, the recommended sharding, several processes covering every shard once, the merged event
+ * stream, routed commands and a resumable shutdown.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { bucketRange, LocalIdentifyQueue, ShardManager, shardForGuild } from '../../src/index.js';
+import { startEmulator, TOKEN, until } from '../shard/harness.js';
+
+const WINDOW = 150;
+
+test('16 shards with max_concurrency 4 identify bucket by bucket, one per bucket per window', async () => {
+  // The client spaces its releases by WINDOW; the server measures arrivals, which a busy event loop
+  // can bunch by a few milliseconds, so it is given that much slack.
+  const emu = await startEmulator({ guilds: 32, maxConcurrency: 4, identifyInterval: WINDOW - 25 });
+  // The times the queue lets each shard identify: what the manager and queue decide.
+  const readyAt = new Map<number, number>();
+  const queue = new LocalIdentifyQueue({ maxConcurrency: 4, window: WINDOW });
+  const manager = new ShardManager({
+    token: TOKEN,
+    intents: 'GUILDS',
+    gatewayUrl: emu.gatewayUrl,
+    shardCount: 16,
+    identifyQueue: {
+      enqueue: async (id, signal) => {
+        await queue.enqueue(id, signal);
+        readyAt.set(id, performance.now());
+      },
+    },
+  });
+  await manager.start();
+  assert.equal(readyAt.size, 16);
+  assert.equal(emu.counters.identifyRateLimited, 0, 'the emulator refused an identify: a bucket was overrun');
+  for (let bucket = 0; bucket < 4; bucket++) {
+    const ids = [bucket, bucket + 4, bucket + 8, bucket + 12];
+    const times = ids.map((id) => readyAt.get(id)!);
+    for (let i = 1; i < times.length; i++) {
+      assert.ok(times[i]! - times[i - 1]! >= WINDOW - 5, `bucket ${bucket}: shard ${ids[i]} came too soon`);
+    }
+  }
+  // Whole groups: shards 4k..4k+3 start together, one window after the group before.
+  const start = Math.min(...readyAt.values());
+  for (const [id, at] of readyAt) {
+    const group = Math.floor(id / 4);
+    assert.ok(at - start >= group * WINDOW - 5, `shard ${id} started before its group's turn`);
+    assert.ok(at - start < group * WINDOW + 100, `shard ${id} started late`);
+  }
+  const status = manager.status();
+  assert.deepEqual(
+    status.map((s) => s.state.status),
+    Array(16).fill('active'),
+  );
+  await manager.close();
+  await emu.close();
+});
+
+test('createRecommended takes the shard count, max_concurrency and session limit from GET /gateway/bot', async () => {
+  const emu = await startEmulator({ guilds: 12, shards: 3, maxConcurrency: 3, identifyInterval: 0 });
+  const manager = await ShardManager.createRecommended({
+    token: TOKEN,
+    intents: 'GUILDS',
+    rest: { api: emu.apiUrl },
+  });
+  assert.equal(manager.shardCount, 3);
+  assert.equal(manager.maxConcurrency, 3);
+  assert.equal((manager.identifyQueue as LocalIdentifyQueue).sessionStartLimit?.total, 1000);
+  await manager.start();
+  const shards = emu.sessions().map((s) => s.shard);
+  assert.deepEqual(shards.map(([id]) => id).sort(), [0, 1, 2]);
+  assert.ok(shards.every(([, n]) => n === 3));
+  await manager.close();
+  await emu.close();
+});
+
+test('a session start limit of 3 stops before spending the last start, then waits for the reset', async () => {
+  const emu = await startEmulator({
+    guilds: 4,
+    maxConcurrency: 4,
+    identifyInterval: 0,
+    sessionStartLimit: { total: 3, resetAfter: 1500 },
+  });
+  const warnings: string[] = [];
+  const manager = await ShardManager.createRecommended({
+    token: TOKEN,
+    intents: 'GUILDS',
+    shardCount: 4,
+    rest: { api: emu.apiUrl },
+    logger: { debug() {}, info() {}, warn: (m) => warnings.push(m), error() {} },
+  });
+  const started = manager.start();
+  await until(() => emu.counters.identifies === 2, 'two identifies');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(emu.counters.identifies, 2, 'the last start was spent');
+  assert.equal(emu.counters.tokenResets, 0);
+  assert.ok(
+    warnings.some((w) => /wait \d+ s for the reset/.test(w)),
+    'the wait was not logged',
+  );
+  await started; // after the reset, the other two go
+  assert.equal(emu.counters.identifies, 4);
+  assert.equal(emu.counters.tokenResets, 0);
+  await manager.close();
+  await emu.close();
+});
+
+test('three processes with bucket-aligned ranges run every shard exactly once', async () => {
+  const emu = await startEmulator({ guilds: 24, maxConcurrency: 3, identifyInterval: 0 });
+  const managers = [0, 1, 2].map(
+    (k) =>
+      new ShardManager({
+        token: TOKEN,
+        intents: 'GUILDS',
+        gatewayUrl: emu.gatewayUrl,
+        shardCount: 9,
+        shardIds: bucketRange(k, 3, 9, 3),
+        // Each process owns whole buckets, so its own queue is enough (a short window keeps the test quick).
+        identifyQueue: new LocalIdentifyQueue({ maxConcurrency: 3, window: 20 }),
+      }),
+  );
+  await Promise.all(managers.map((m) => m.start()));
+  const ids = emu.sessions().map((s) => s.shard[0]);
+  assert.deepEqual(
+    [...ids].sort((a, b) => a - b),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8],
+  );
+  await Promise.all(managers.map((m) => m.close()));
+  await emu.close();
+});
+
+test('the merged stream tags events with their shard; commands reach the shard that owns the guild', async () => {
+  const emu = await startEmulator({ guilds: 8, identifyInterval: 0, maxConcurrency: 4 });
+  const manager = new ShardManager({
+    token: TOKEN,
+    intents: 'ALL',
+    gatewayUrl: emu.gatewayUrl,
+    shardCount: 4,
+    maxConcurrency: 4,
+  });
+  await manager.start();
+  const guild = emu.world.guildIds()[5]!;
+  const owner = shardForGuild(guild, 4);
+  const seen: { shardId: number; t: string; nonce?: string }[] = [];
+  const reading = (async () => {
+    for await (const event of manager) {
+      seen.push({ shardId: event.shardId, t: event.t, nonce: (event.d as { nonce?: string }).nonce });
+      if (event.t === 'GUILD_MEMBERS_CHUNK') break;
+    }
+  })();
+  emu.dispatch('GUILD_UPDATE', { id: guild, name: 'x' }, { guildId: guild });
+  await manager.sendToGuild(guild, { op: 8, d: { guild_id: guild, user_ids: ['123123'], nonce: 'routed' } });
+  await reading;
+  assert.ok(seen.some((e) => e.t === 'GUILD_UPDATE' && e.shardId === owner));
+  assert.deepEqual(seen.at(-1), { shardId: owner, t: 'GUILD_MEMBERS_CHUNK', nonce: 'routed' });
+  assert.equal(manager.shardForGuild(guild)!.shardId, owner);
+  const sessions = await manager.close({ resumable: true });
+  assert.equal(sessions.length, 4);
+  assert.ok(
+    emu.sessions().every((s) => s.ended === null),
+    'a resumable close must keep every session',
+  );
+  await emu.close();
+});
