@@ -50,6 +50,13 @@ export {
   type ShardStatus,
   type ShardTimeouts,
 } from './client/shard.js';
+export {
+  type WorkerManagerEvents,
+  WorkerShardManager,
+  type WorkerShardManagerOptions,
+  type WorkerShardOptions,
+  type WorkerShardStatus,
+} from './client/workers.js';
 export { type Clock, ManualClock, systemClock, type Timer } from './clock.js';
 export { consoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
 export * from './protocol/index.js';

@@ -1,0 +1,422 @@
+/**
+ * Shards spread over worker threads, so one process uses every core.
+ *
+ * A shard's cost is mostly per message: inflating, scanning the envelope, parsing. One thread runs
+ * out at around one core's worth of traffic; `WorkerShardManager` divides the shards between worker
+ * threads (one per core by default) and keeps one front on the main thread:
+ *
+ * - Identify: workers ask the main thread for each IDENTIFY permit, so one queue (`LocalIdentifyQueue`
+ *   or any `IdentifyQueue`) spaces the whole fleet's identifies across threads.
+ * - Events: a worker filters by event type on the envelope alone and posts the wanted dispatches as
+ *   text, batched per tick; the main thread parses each exactly once. Batches are acknowledged, and a
+ *   worker with too many unacknowledged batches pauses its sockets: the backlog stays bounded.
+ * - Commands go to the worker that runs the shard and resolve when the shard has sent them.
+ * - Crashes: the main thread remembers each shard's session (from READY/RESUMED) and the sequence of
+ *   the last dispatch it delivered. A worker that dies is started again with those sessions, so its
+ *   shards RESUME from exactly where delivery stopped: what the main thread never saw is replayed,
+ *   nothing it saw is repeated.
+ */
+import { EventEmitter } from 'node:events';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { LogLevel } from '../logger.js';
+import { shardForGuild } from '../protocol/snowflake.js';
+import { EventQueue } from './event-queue.js';
+import type { LatencyStats } from './heartbeat.js';
+import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
+import type { SessionInfo, SessionStore } from './session.js';
+import type { Dispatch, ShardOptions, ShardStatus } from './shard.js';
+
+/** Shard options that can cross a thread boundary (no functions, clocks or stores). */
+export type WorkerShardOptions = Pick<
+  ShardOptions,
+  | 'intents'
+  | 'gatewayUrl'
+  | 'compress'
+  | 'largeThreshold'
+  | 'presence'
+  | 'properties'
+  | 'maxMessageSize'
+  | 'timeouts'
+  | 'backoff'
+  | 'sendLimit'
+>;
+
+export interface WorkerShardManagerOptions extends WorkerShardOptions {
+  token: string;
+  shardCount: number;
+  /** The shard ids this process runs (default: all of shardCount). */
+  shardIds?: readonly number[];
+  /** Worker threads (default: one per core, at most one per shard). */
+  workers?: number;
+  maxConcurrency?: number;
+  identifyQueue?: IdentifyQueue;
+  /** Dispatch types the application wants, filtered in the workers (default: all). */
+  events?: readonly string[] | null;
+  /** Sessions to resume at start, and where they are saved on READY, RESUMED and close. */
+  sessionStore?: SessionStore;
+  /** Log level for the workers' shards (they log to stderr; default silent). */
+  logLevel?: LogLevel;
+  /** Dispatches buffered for a `for await` consumer (default 10,000). */
+  bufferSize?: number;
+}
+
+/** What the main thread sends to a worker at start. */
+export interface WorkerInit {
+  token: string;
+  shardCount: number;
+  shards: { shardId: number; session: SessionInfo | null }[];
+  events: readonly string[] | null;
+  shardOptions: WorkerShardOptions;
+  logLevel: LogLevel | undefined;
+}
+
+export type ToWorker =
+  | { type: 'identify-ok'; ticket: number }
+  | { type: 'ack' }
+  | { type: 'send'; id: number; shardId: number; payload: { op: number; d: unknown } }
+  | { type: 'close'; resumable: boolean };
+
+export type FromWorker =
+  | { type: 'identify'; ticket: number; shardId: number }
+  | { type: 'identify-cancel'; ticket: number }
+  | { type: 'events'; shards: number[]; seqs: number[]; texts: string[] }
+  | { type: 'state'; shardId: number; status: ShardStatus; attempts: number; latency: LatencyStats }
+  | { type: 'session'; shardId: number; session: SessionInfo | null }
+  | { type: 'fatal'; shardId: number; code: number; message: string }
+  | { type: 'sent'; id: number; error: string | null }
+  | { type: 'closed'; sessions: SessionInfo[] };
+
+export interface WorkerShardStatus {
+  readonly shardId: number;
+  readonly worker: number;
+  readonly status: ShardStatus | 'starting';
+  readonly reconnectAttempts: number;
+  readonly latency: LatencyStats | null;
+}
+
+export interface WorkerManagerEvents {
+  dispatch: [Dispatch];
+  /** A worker died (not by `close()`) and was started again; its shards resume. */
+  restart: [worker: number, exitCode: number, error: Error | null];
+  fatal: [shardId: number, error: Error];
+}
+
+interface ShardRecord {
+  worker: number;
+  session: SessionInfo | null;
+  /** Sequence of the last dispatch delivered to the application. */
+  delivered: number;
+  status: ShardStatus | 'starting';
+  attempts: number;
+  latency: LatencyStats | null;
+}
+
+interface WorkerRecord {
+  thread: Worker;
+  shardIds: number[];
+  permits: Map<number, AbortController>;
+  closing: boolean;
+  startedAt: number;
+  quickDeaths: number;
+  exited: boolean;
+}
+
+/**
+ * Starts a worker thread on `worker.js` next to this file. Running from the TypeScript sources (tests,
+ * `tsx`), the thread first registers tsx's loader itself: loaders registered in the main thread do
+ * not reach worker threads.
+ */
+function startWorker(workerData: WorkerInit): Worker {
+  if (!import.meta.url.endsWith('.ts'))
+    return new Worker(new URL('./worker.js', import.meta.url), { workerData });
+  const entry = JSON.stringify(new URL('./worker.ts', import.meta.url).href);
+  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${entry}); });`;
+  return new Worker(boot, { eval: true, workerData });
+}
+
+export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implements AsyncIterable<Dispatch> {
+  readonly shardCount: number;
+  readonly identifyQueue: IdentifyQueue;
+  readonly #options: WorkerShardManagerOptions;
+  readonly #shards = new Map<number, ShardRecord>();
+  readonly #workers: WorkerRecord[] = [];
+  readonly #queue: EventQueue<Dispatch>;
+  readonly #pendingSends = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  readonly #unacked: WorkerRecord[] = [];
+  readonly #quickDeaths: number[] = [];
+  #nextSend = 0;
+  #iterated = false;
+  #closing = false;
+  #started = false;
+
+  constructor(options: WorkerShardManagerOptions) {
+    super();
+    if (!Number.isInteger(options.shardCount) || options.shardCount < 1) {
+      throw new RangeError(`shardCount must be a positive integer, got ${options.shardCount}`);
+    }
+    this.#options = options;
+    this.shardCount = options.shardCount;
+    this.identifyQueue =
+      options.identifyQueue ?? new LocalIdentifyQueue({ maxConcurrency: options.maxConcurrency ?? 1 });
+    const ids = options.shardIds ?? Array.from({ length: options.shardCount }, (_, i) => i);
+    const workers = Math.max(1, Math.min(options.workers ?? availableParallelism(), ids.length));
+    // Consecutive shards share a bucket group; dealing them round-robin spreads each group's
+    // startup over every worker.
+    ids.forEach((shardId, i) => {
+      this.#shards.set(shardId, {
+        worker: i % workers,
+        session: null,
+        delivered: 0,
+        status: 'starting',
+        attempts: 0,
+        latency: null,
+      });
+    });
+    this.#queue = new EventQueue<Dispatch>(options.bufferSize ?? 10_000, () => this.#releaseAcks());
+    for (let w = 0; w < workers; w++) this.#workers.push(null as unknown as WorkerRecord);
+  }
+
+  /** The worker threads, for inspection (a test may terminate one to see it come back). */
+  get threads(): readonly Worker[] {
+    return this.#workers.map((w) => w.thread);
+  }
+
+  /** Starts the workers; resolves when every shard is READY or RESUMED. */
+  async start(): Promise<void> {
+    if (this.#started) throw new Error('already started');
+    this.#started = true;
+    const store = this.#options.sessionStore;
+    if (store) {
+      for (const [id, record] of this.#shards) {
+        const saved = await store.get(id);
+        if (saved && saved.shardCount === this.shardCount) {
+          record.session = saved;
+          record.delivered = saved.sequence;
+        }
+      }
+    }
+    for (let w = 0; w < this.#workers.length; w++) this.#spawn(w);
+    await new Promise<void>((resolve, reject) => {
+      const check = () => {
+        const states = [...this.#shards.values()].map((r) => r.status);
+        if (states.every((s) => s === 'active')) return resolve();
+        if (states.includes('fatally-closed'))
+          return reject(new Error('a shard closed fatally; see the fatal event'));
+        setTimeout(check, 10);
+      };
+      check();
+    });
+  }
+
+  #spawn(index: number): void {
+    const shardIds = [...this.#shards].filter(([, r]) => r.worker === index).map(([id]) => id);
+    const o = this.#options;
+    const shardOptions: WorkerShardOptions = {
+      intents: o.intents,
+      gatewayUrl: o.gatewayUrl,
+      compress: o.compress,
+      largeThreshold: o.largeThreshold,
+      presence: o.presence,
+      properties: o.properties,
+      maxMessageSize: o.maxMessageSize,
+      timeouts: o.timeouts,
+      backoff: o.backoff,
+      sendLimit: o.sendLimit,
+    };
+    const init: WorkerInit = {
+      token: o.token,
+      shardCount: this.shardCount,
+      shards: shardIds.map((shardId) => {
+        const record = this.#shards.get(shardId)!;
+        // Resume from the last dispatch the application received, not the last the worker saw.
+        const session = record.session ? { ...record.session, sequence: record.delivered } : null;
+        return { shardId, session };
+      }),
+      events: o.events ?? null,
+      shardOptions,
+      logLevel: o.logLevel,
+    };
+    const thread = startWorker(init);
+    const record: WorkerRecord = {
+      thread,
+      shardIds,
+      permits: new Map(),
+      closing: false,
+      startedAt: performance.now(),
+      quickDeaths: 0,
+      exited: false,
+    };
+    this.#workers[index] = record;
+    thread.on('message', (message: FromWorker) => this.#onMessage(record, message));
+    let failure: Error | null = null;
+    thread.on('error', (error) => {
+      failure = error;
+    });
+    thread.on('exit', (code) => {
+      record.exited = true;
+      for (const permit of record.permits.values()) permit.abort();
+      if (record.closing || this.#closing) return;
+      for (const id of shardIds) this.#shards.get(id)!.status = 'starting';
+      this.emit('restart', index, code, failure);
+      // A worker that keeps dying young (a broken install, a crash at start) is restarted ever more
+      // slowly instead of in a tight loop; one that lived a while comes back at once.
+      const lived = performance.now() - record.startedAt;
+      record.quickDeaths = lived < 10_000 ? (this.#quickDeaths[index] ?? 0) + 1 : 0;
+      this.#quickDeaths[index] = record.quickDeaths;
+      const delay = record.quickDeaths <= 1 ? 0 : Math.min(30_000, 100 * 2 ** record.quickDeaths);
+      setTimeout(() => {
+        if (!this.#closing) this.#spawn(index);
+      }, delay).unref();
+    });
+  }
+
+  #onMessage(worker: WorkerRecord, message: FromWorker): void {
+    switch (message.type) {
+      case 'identify': {
+        const abort = new AbortController();
+        worker.permits.set(message.ticket, abort);
+        this.identifyQueue.enqueue(message.shardId, abort.signal).then(
+          () => {
+            worker.permits.delete(message.ticket);
+            if (!worker.closing)
+              worker.thread.postMessage({ type: 'identify-ok', ticket: message.ticket } satisfies ToWorker);
+          },
+          () => worker.permits.delete(message.ticket),
+        );
+        return;
+      }
+      case 'identify-cancel':
+        worker.permits.get(message.ticket)?.abort();
+        worker.permits.delete(message.ticket);
+        return;
+      case 'events': {
+        const buffered = this.#iterated || this.listenerCount('dispatch') === 0;
+        let full = false;
+        for (let i = 0; i < message.texts.length; i++) {
+          const shardId = message.shards[i]!;
+          const record = this.#shards.get(shardId)!;
+          const event = JSON.parse(message.texts[i]!) as Dispatch & { shardId: number };
+          event.shardId = shardId;
+          if (message.seqs[i]! > record.delivered) record.delivered = message.seqs[i]!;
+          this.emit('dispatch', event);
+          if (buffered && !this.#queue.push(event)) full = true;
+        }
+        // Acknowledge now, or when the application has drained the buffer.
+        if (full) this.#unacked.push(worker);
+        else worker.thread.postMessage({ type: 'ack' } satisfies ToWorker);
+        return;
+      }
+      case 'state': {
+        const record = this.#shards.get(message.shardId)!;
+        record.status = message.status;
+        record.attempts = message.attempts;
+        record.latency = message.latency;
+        return;
+      }
+      case 'session': {
+        const record = this.#shards.get(message.shardId)!;
+        const fresh = message.session?.sessionId !== record.session?.sessionId;
+        record.session = message.session;
+        // A new session starts its numbering again.
+        if (fresh && message.session) record.delivered = message.session.sequence;
+        if (message.session) {
+          void this.#options.sessionStore?.set(message.shardId, {
+            ...message.session,
+            sequence: record.delivered,
+          });
+        }
+        return;
+      }
+      case 'fatal':
+        this.emit('fatal', message.shardId, new Error(message.message));
+        return;
+      case 'sent': {
+        const pending = this.#pendingSends.get(message.id);
+        this.#pendingSends.delete(message.id);
+        if (message.error === null) pending?.resolve();
+        else pending?.reject(new Error(message.error));
+        return;
+      }
+      case 'closed':
+        return;
+    }
+  }
+
+  #releaseAcks(): void {
+    for (const worker of this.#unacked.splice(0))
+      worker.thread.postMessage({ type: 'ack' } satisfies ToWorker);
+  }
+
+  status(): WorkerShardStatus[] {
+    return [...this.#shards]
+      .sort(([a], [b]) => a - b)
+      .map(([shardId, r]) => ({
+        shardId,
+        worker: r.worker,
+        status: r.status,
+        reconnectAttempts: r.attempts,
+        latency: r.latency,
+      }));
+  }
+
+  /** Sends a payload on shard `shardId`; resolves when that shard has sent it. */
+  send(shardId: number, payload: { op: number; d: unknown }): Promise<void> {
+    const record = this.#shards.get(shardId);
+    if (!record) return Promise.reject(new RangeError(`shard ${shardId} is not run by this manager`));
+    const id = this.#nextSend++;
+    return new Promise((resolve, reject) => {
+      this.#pendingSends.set(id, { resolve, reject });
+      this.#workers[record.worker]!.thread.postMessage({
+        type: 'send',
+        id,
+        shardId,
+        payload,
+      } satisfies ToWorker);
+    });
+  }
+
+  /** Sends on the shard that owns `guildId`. */
+  sendToGuild(guildId: string, payload: { op: number; d: unknown }): Promise<void> {
+    return this.send(shardForGuild(guildId, this.shardCount), payload);
+  }
+
+  broadcast(payload: { op: number; d: unknown }): Promise<void> {
+    return Promise.all([...this.#shards.keys()].map((id) => this.send(id, payload))).then(() => {});
+  }
+
+  /** Closes every shard (resumably: sessions are kept and saved) and stops the workers. */
+  async close(options: { resumable?: boolean } = {}): Promise<SessionInfo[]> {
+    this.#closing = true;
+    const sessions = await Promise.all(
+      this.#workers.map(
+        (worker) =>
+          new Promise<SessionInfo[]>((resolve) => {
+            worker.closing = true;
+            if (worker.exited) return resolve([]);
+            const done = (message: FromWorker) => {
+              if (message.type !== 'closed') return;
+              worker.thread.off('message', done);
+              resolve(message.sessions);
+            };
+            worker.thread.on('message', done);
+            worker.thread.once('exit', () => resolve([]));
+            worker.thread.postMessage({
+              type: 'close',
+              resumable: options.resumable === true,
+            } satisfies ToWorker);
+          }),
+      ),
+    );
+    await Promise.all(this.#workers.map((w) => w.thread.terminate()));
+    const all = sessions.flat();
+    if (options.resumable) for (const s of all) await this.#options.sessionStore?.set(s.shardId, s);
+    this.#queue.end();
+    return all;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Dispatch> {
+    this.#iterated = true;
+    return { next: () => this.#queue.next() };
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Shards on worker threads against the emulator: one identify queue across threads, events filtered
+ * in the workers and parsed once on the main thread, commands routed to the right worker, and a
+ * killed worker that comes back and resumes with no lost or repeated event.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type Dispatch, LocalIdentifyQueue, shardForGuild, WorkerShardManager } from '../../src/index.js';
+import { startEmulator, TOKEN, until } from '../shard/harness.js';
+
+test('4 shards on 2 workers: one identify queue, filtered events tagged by shard, routed commands', async () => {
+  const emu = await startEmulator({ guilds: 8, maxConcurrency: 2, identifyInterval: 75 });
+  const manager = new WorkerShardManager({
+    token: TOKEN,
+    intents: 'ALL',
+    gatewayUrl: emu.gatewayUrl,
+    shardCount: 4,
+    workers: 2,
+    identifyQueue: new LocalIdentifyQueue({ maxConcurrency: 2, window: 100 }),
+    events: ['GUILD_CREATE', 'TYPING_START', 'GUILD_MEMBERS_CHUNK'],
+  });
+  const events: Dispatch[] = [];
+  manager.on('dispatch', (e) => events.push(e));
+  await manager.start();
+  assert.equal(manager.threads.length, 2);
+  assert.equal(emu.counters.identifyRateLimited, 0, 'workers identified outside the shared queue');
+  assert.deepEqual(
+    manager.status().map((s) => [s.shardId, s.worker, s.status]),
+    [
+      [0, 0, 'active'],
+      [1, 1, 'active'],
+      [2, 0, 'active'],
+      [3, 1, 'active'],
+    ],
+  );
+  const sessions = emu.sessions();
+  for (const s of sessions) await emu.burst(s.id, 200, { TYPING_START: 1, PRESENCE_UPDATE: 1 });
+  const wanted = () =>
+    sessions.reduce(
+      (n, s) =>
+        n +
+        emu
+          .session(s.id)!
+          .log()
+          .filter((e) => e.t !== 'READY' && e.t !== 'PRESENCE_UPDATE').length,
+      0,
+    );
+  await until(() => events.length === wanted(), 'the wanted events');
+  assert.ok(
+    events.every((e) => e.t !== 'PRESENCE_UPDATE' && e.t !== 'READY'),
+    'an unwanted event got through',
+  );
+  for (const e of events.filter((e) => e.t === 'GUILD_CREATE')) {
+    assert.equal(shardForGuild((e.d as { id: string }).id, 4), e.shardId);
+  }
+  const guild = emu.world.guildIds()[3]!;
+  await manager.sendToGuild(guild, { op: 8, d: { guild_id: guild, user_ids: ['123123'], nonce: 'w' } });
+  await until(() => events.some((e) => e.t === 'GUILD_MEMBERS_CHUNK'), 'the member chunk');
+  assert.equal(events.find((e) => e.t === 'GUILD_MEMBERS_CHUNK')!.shardId, shardForGuild(guild, 4));
+  await manager.close();
+  await emu.close();
+});
+
+test('a killed worker is started again and its shards resume with no lost or repeated event', async () => {
+  const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
+  const manager = new WorkerShardManager({
+    token: TOKEN,
+    intents: 'ALL',
+    gatewayUrl: emu.gatewayUrl,
+    shardCount: 4,
+    workers: 2,
+    identifyQueue: new LocalIdentifyQueue({ maxConcurrency: 4, window: 0 }),
+  });
+  const events: Dispatch[] = [];
+  manager.on('dispatch', (e) => events.push(e));
+  const restarts: number[] = [];
+  manager.on('restart', (worker) => restarts.push(worker));
+  await manager.start();
+  const sessions = emu.sessions();
+  for (const s of sessions) await emu.burst(s.id, 300);
+  const identifies = emu.counters.identifies;
+  const resumes = emu.counters.resumes;
+  await manager.threads[0]!.terminate();
+  // Events keep happening while worker 0's shards are gone.
+  for (const s of sessions) await emu.burst(s.id, 100);
+  await until(() => restarts.length === 1, 'the restart');
+  await until(() => manager.status().every((s) => s.status === 'active'), 'every shard active again');
+  for (const s of sessions) await emu.burst(s.id, 50);
+  const total = () => sessions.reduce((n, s) => n + emu.session(s.id)!.log().length, 0);
+  await until(() => events.length >= total(), 'every event');
+  assert.equal(emu.counters.identifies, identifies, 'a shard identified instead of resuming');
+  assert.equal(emu.counters.resumes, resumes + 2, 'worker 0 runs two shards; both resume');
+  for (const s of sessions) {
+    const got = events.filter((e) => e.shardId === s.shard[0]).map((e) => `${e.s}:${e.t}`);
+    const sent = emu
+      .session(s.id)!
+      .log()
+      .map((e) => `${e.seq}:${e.t}`);
+    assert.deepEqual(got, sent, `shard ${s.shard[0]}`);
+  }
+  await manager.close();
+  await emu.close();
+});
