@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
 import { constants, createDeflate, type Deflate, deflateSync } from 'node:zlib';
+import { splitFrame as split } from '../emulator/compress.js';
 import { checkCompressionAvailable, createInflater, InflateError } from './inflate.js';
 
 const MB = 1024 * 1024;
@@ -52,23 +53,7 @@ class ZstdStream {
   }
 }
 
-function endsWithFlush(b: Buffer): boolean {
-  return b.length >= 4 && b.readUInt32BE(b.length - 4) === 0x0000ffff;
-}
-
-/** Splits a frame into `n` pieces, none of which (but the last) ends in the flush marker. */
-function split(frame: Buffer, n: number): Buffer[] {
-  const size = Math.max(1, Math.ceil(frame.length / n));
-  const parts: Buffer[] = [];
-  let start = 0;
-  while (start < frame.length) {
-    let end = Math.min(frame.length, start + size);
-    while (end < frame.length && endsWithFlush(frame.subarray(start, end))) end++;
-    parts.push(frame.subarray(start, end));
-    start = end;
-  }
-  return parts;
-}
+const endsWithFlush = (b: Buffer) => b.length >= 4 && b.readUInt32BE(b.length - 4) === 0x0000ffff;
 
 /** A deterministic, poorly compressible text of about `bytes` bytes. */
 function noise(bytes: number, seed = 1): string {
