@@ -172,3 +172,13 @@ test('the control surface injects faults and answers errors as JSON', async () =
   assert.equal(bad.status, 400);
   assert.match(((await bad.json()) as { message: string }).message, /unknown fault type/);
 });
+
+test('chaos mode injects seeded faults into live sessions until the emulator closes', async () => {
+  const chaotic = await startEmulator({ chaos: '60ms:drop,close=4000,reconnect', reconnectCloseAfter: 20 });
+  const c = await RawClient.open(chaotic.gatewayUrl);
+  await c.ready();
+  const { code } = await c.closed;
+  assert.ok([1006, 4000].includes(code), `closed with ${code}`);
+  assert.equal(chaotic.counters.faults, 1);
+  await chaotic.close();
+});
