@@ -152,3 +152,23 @@ test('a slow for-await consumer pauses the socket instead of growing the buffer,
   assert.equal(shard.buffer.paused, false);
   await shard.close();
 });
+
+test('heartbeats go on while the application does not read at all, and no zombie is declared', async () => {
+  const shard = shardFor(emu, { bufferSize: 10 });
+  await shard.connect();
+  const sessionId = shard.session!.sessionId;
+  const iterator = shard[Symbol.asyncIterator]();
+  await emu.burst(sessionId, 500);
+  await until(() => shard.buffer.paused, 'socket to pause');
+  const beats = emu.counters.heartbeats;
+  // Nobody reads for 2.5 heartbeat intervals (the harness uses 1000 ms).
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.ok(emu.counters.heartbeats - beats >= 2, 'heartbeats stopped while the socket was paused');
+  assert.equal(shard.state.status, 'active');
+  assert.equal(emu.session(sessionId)!.connected, true, 'the connection was given up as a zombie');
+  const seen: Dispatch[] = [];
+  while (seen.length < emu.session(sessionId)!.log().length)
+    seen.push((await iterator.next()).value as Dispatch);
+  assertExactlyOnce(emu, seen, [sessionId]);
+  await shard.close();
+});
