@@ -196,6 +196,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   #iterated = false;
   /** The application asked to stop reading (pause()); independent of the buffer's own pausing. */
   #userPaused = false;
+  #finalSave: Promise<void> = Promise.resolve();
   #firstActive: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void };
 
   constructor(options: ShardOptions) {
@@ -292,6 +293,9 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.#wake?.();
     await this.#running;
     if (!this.#running) this.#finishStop();
+    // The store must hold the final sequence before close() resolves: a process about to exit
+    // relies on it.
+    await this.#finalSave;
     return resumable ? this.session : null;
   }
 
@@ -458,7 +462,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     if (this.#status === 'closed') return;
     const resumable = this.#stop?.resumable ?? false;
     if (!resumable) this.#forgetSession();
-    void this.#saveSession();
+    this.#finalSave = this.#saveSession();
     this.#setStatus('closed');
     this.#failCommands(new ShardClosedError(`shard ${this.shardId} was closed`));
     this.#queue.end();

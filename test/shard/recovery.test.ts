@@ -192,3 +192,23 @@ test('close() without resumable ends the session: a later resume is refused', as
   assert.equal(events[0]!.t, 'READY');
   await again.close();
 });
+
+test('close({ resumable: true }) resolves only once the session store holds the final sequence', async () => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { FileSessionStore } = await import('../../src/index.js');
+  const dir = await mkdtemp(join(tmpdir(), 'dusk-close-'));
+  const file = join(dir, 'sessions.json');
+  const shard = shardFor(emu, { sessionStore: new FileSessionStore(file) });
+  const events = collect(shard);
+  await shard.connect();
+  const id = shard.session!.sessionId;
+  await emu.burst(id, 50);
+  await until(() => events.length === emu.session(id)!.log().length, 'the burst');
+  await shard.close({ resumable: true });
+  // A fresh store reads the file as a restarted process would.
+  const saved = await new FileSessionStore(file).get(0);
+  assert.equal(saved?.sequence, emu.session(id)!.seq);
+  await rm(dir, { recursive: true });
+});
