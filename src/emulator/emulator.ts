@@ -81,6 +81,8 @@ export interface Counters {
   resumes: number;
   /** RESUMEs that arrived on the bootstrap URL instead of `resume_gateway_url`. */
   resumesOffResumeUrl: number;
+  /** IDENTIFYs that arrived on a `resume_gateway_url` instead of the bootstrap URL. */
+  identifiesOnResumeUrl: number;
   heartbeats: number;
   heartbeatTimeouts: number;
   /** Connections closed with 4008. */
@@ -130,6 +132,7 @@ export class Emulator implements ConnectionHost {
     identifies: 0,
     resumes: 0,
     resumesOffResumeUrl: 0,
+    identifiesOnResumeUrl: 0,
     heartbeats: 0,
     heartbeatTimeouts: 0,
     rateLimited: 0,
@@ -445,6 +448,7 @@ export class Emulator implements ConnectionHost {
     if (verdict === 'exhausted') return this.#resetToken();
 
     this.#counters.identifies++;
+    if (connection.params.onResumeUrl) this.#counters.identifiesOnResumeUrl++;
     const session = new GatewaySession(
       randomBytes(16).toString('hex'),
       { intents: intents as number, largeThreshold: threshold as number, shard, now: this.clock.now() },

@@ -74,6 +74,9 @@ for (const compress of [null, 'zstd-stream'] as const) {
     assert.ok(kinds.size >= 18, `only ${kinds.size} kinds of fault were injected`);
     assert.ok(sessions.length > 1, 'some faults must have forced a new session');
     assert.equal(shard.state.status, 'active');
+    // Resumes went to resume_gateway_url, new sessions to the bootstrap URL.
+    assert.equal(emu.counters.resumesOffResumeUrl, 0);
+    assert.equal(emu.counters.identifiesOnResumeUrl, 0);
     await shard.close();
     await emu.close();
   });
