@@ -4,7 +4,13 @@
  */
 import { LocalIdentifyQueue, WorkerShardManager } from '../src/index.js';
 
-const [url, token, shardsArg, workersArg, expectedArg] = process.argv.slice(2) as [string, string, string, string, string];
+const [url, token, shardsArg, workersArg, expectedArg] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+];
 const shards = Number(shardsArg);
 const expected = Number(expectedArg);
 const manager = new WorkerShardManager({

@@ -17,7 +17,13 @@ export interface WorkersResult {
 
 export async function measureWorkers(workers: number, perShard = 100_000): Promise<WorkersResult> {
   const shards = 4;
-  const emu = await Emulator.start({ guilds: 8, seed: 2, maxConcurrency: shards, identifyInterval: 0, controlPort: null });
+  const emu = await Emulator.start({
+    guilds: 8,
+    seed: 2,
+    maxConcurrency: shards,
+    identifyInterval: 0,
+    controlPort: null,
+  });
   const child = spawn(
     process.execPath,
     [

@@ -14,7 +14,18 @@ const only = process.argv.slice(2);
 const files = only.length ? only : ['src', 'test'].flatMap(find).sort();
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
+  // A failing integration test can leave sockets open; force-exit keeps that from hanging the run, and
+  // the timeout turns a test that never settles into a failure.
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-reporter=spec',
+    '--test-concurrency=2',
+    '--test-force-exit',
+    '--test-timeout=120000',
+    ...files,
+  ],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);

@@ -620,8 +620,9 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     }
     if (this.listenerCount('raw') > 0) this.emit('raw', text);
 
-    let envelope = readEnvelope(text);
+    // With no filter every payload is parsed anyway; scanning its envelope first would be wasted.
     let parsed: { op: number; s: number | null; t: string | null; d: unknown } | null = null;
+    let envelope = this.#wanted === null ? null : readEnvelope(text);
     if (!envelope) {
       parsed = this.#parse(conn, text);
       if (!parsed) return;

@@ -481,11 +481,15 @@ export class Emulator implements ConnectionHost {
       }),
     );
     this.#counters.dispatches++;
-    // GUILD_CREATE needs the GUILDS intent; building payloads nobody receives would waste seconds on big worlds.
+    // GUILD_CREATEs follow on the next turn of the event loop, as Discord streams them after READY:
+    // building them inline would hold up the IDENTIFYs of other shards waiting to be read, and the
+    // identify buckets are timed by when an IDENTIFY is handled. They need the GUILDS intent.
     if (session.intents & 1) {
-      this.#deliver(
-        session,
-        guilds.map((id) => ({ t: 'GUILD_CREATE', d: this.world.guildCreate(id, session), guildId: id })),
+      setImmediate(() =>
+        this.#deliver(
+          session,
+          guilds.map((id) => ({ t: 'GUILD_CREATE', d: this.world.guildCreate(id, session), guildId: id })),
+        ),
       );
     }
   }

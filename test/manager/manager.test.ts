@@ -12,8 +12,8 @@ const WINDOW = 150;
 
 test('16 shards with max_concurrency 4 identify bucket by bucket, one per bucket per window', async () => {
   // The client spaces its releases by WINDOW; the server measures arrivals, which a busy event loop
-  // can bunch by a few milliseconds, so it is given that much slack.
-  const emu = await startEmulator({ guilds: 32, maxConcurrency: 4, identifyInterval: WINDOW - 25 });
+  // can bunch by tens of milliseconds when the test machine is loaded, so it is given that slack.
+  const emu = await startEmulator({ guilds: 32, maxConcurrency: 4, identifyInterval: WINDOW * 0.7 });
   // The times the queue lets each shard identify: what the manager and queue decide.
   const readyAt = new Map<number, number>();
   const queue = new LocalIdentifyQueue({ maxConcurrency: 4, window: WINDOW });

@@ -1,0 +1,169 @@
+/**
+ * The clients under test, behind one small interface so every benchmark drives them the same way:
+ * dusk's `Shard`, @discordjs/ws's `WebSocketManager` (one shard), and the floor — a plain `ws`
+ * socket with the same native inflater and `JSON.parse`, no library — which is what any gateway
+ * client has to do at the least, so a library's cost is what it adds on top.
+ *
+ * Each delivers the events the application wants to `onEvent(s, t)`. Filtering happens where each
+ * client can do it: dusk is told the wanted events and skips parsing the rest; @discordjs/ws and the
+ * floor parse everything and the handler returns early for the unwanted ones, as an application
+ * using them would.
+ */
+import { REST } from '@discordjs/rest';
+import { CompressionMethod, WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
+import type { GatewayIntentBits } from 'discord-api-types/v10';
+import { WebSocket } from 'ws';
+import { LocalIdentifyQueue } from '../src/client/identify-queue.js';
+import { createInflater } from '../src/client/inflate.js';
+import { Shard } from '../src/client/shard.js';
+
+export type ClientKind = 'dusk' | 'djs' | 'floor';
+export type Compress = 'zlib-stream' | 'zstd-stream' | null;
+
+export interface ClientOptions {
+  gatewayUrl: string;
+  apiUrl: string;
+  token: string;
+  intents: number;
+  compress: Compress;
+  /** Event names the application wants, or null for all. */
+  wanted: readonly string[] | null;
+  onEvent: (s: number, t: string) => void;
+  onResumed?: () => void;
+  /** Floor only: every websocket message received while `capture.on` is true is kept here. */
+  capture?: { on: boolean; frames: Buffer[] };
+  /** Floor only: `[shard_id, num_shards]` for IDENTIFY (default none, i.e. [0, 1]). */
+  shard?: [number, number];
+}
+
+export interface BenchClient {
+  /** Resolves with the session id once READY. */
+  connect(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export function createClient(kind: ClientKind, options: ClientOptions): BenchClient {
+  if (kind === 'dusk') return duskClient(options);
+  if (kind === 'djs') return djsClient(options);
+  return new FloorClient(options);
+}
+
+function duskClient(o: ClientOptions): BenchClient {
+  const shard = new Shard({
+    token: o.token,
+    intents: o.intents,
+    gatewayUrl: o.gatewayUrl,
+    compress: o.compress,
+    events: o.wanted,
+    identifyQueue: new LocalIdentifyQueue({ maxConcurrency: 1, window: 0 }),
+  });
+  const onEvent = o.onEvent;
+  shard.on('dispatch', (e) => onEvent(e.s, e.t));
+  if (o.onResumed) shard.on('resumed', o.onResumed);
+  return {
+    connect: async () => {
+      await shard.connect();
+      return shard.session!.sessionId;
+    },
+    close: async () => {
+      await shard.close();
+    },
+  };
+}
+
+export function djsRest(apiUrl: string, token: string): REST {
+  return new REST({ api: apiUrl.replace(/\/v10$/, ''), version: '10' }).setToken(token);
+}
+
+export function djsCompression(compress: Compress): CompressionMethod | null {
+  if (compress === 'zstd-stream') throw new Error('@discordjs/ws 2.0.4 has no zstd-stream support');
+  return compress === 'zlib-stream' ? CompressionMethod.ZlibSync : null;
+}
+
+function djsClient(o: ClientOptions): BenchClient {
+  const manager = new WebSocketManager({
+    token: o.token,
+    intents: o.intents as GatewayIntentBits,
+    rest: djsRest(o.apiUrl, o.token),
+    compression: djsCompression(o.compress),
+    shardCount: 1,
+  });
+  const onEvent = o.onEvent;
+  const wanted = o.wanted ? new Set(o.wanted) : null;
+  manager.on(WebSocketShardEvents.Dispatch, (payload) => {
+    if (wanted && !wanted.has(payload.t)) return;
+    onEvent(payload.s, payload.t);
+  });
+  if (o.onResumed) manager.on(WebSocketShardEvents.Resumed, o.onResumed);
+  return {
+    connect: () =>
+      new Promise<string>((resolve, reject) => {
+        manager.once(WebSocketShardEvents.Ready, (payload) => resolve(payload.session_id));
+        manager.connect().catch(reject);
+      }),
+    close: async () => {
+      await manager.destroy();
+    },
+  };
+}
+
+/** The least a client can do: inflate, parse, identify, heartbeat. No resume, no checks. */
+export class FloorClient implements BenchClient {
+  readonly #o: ClientOptions;
+  #ws: WebSocket | null = null;
+  #heartbeat: NodeJS.Timeout | null = null;
+  #seq: number | null = null;
+
+  constructor(options: ClientOptions) {
+    this.#o = options;
+  }
+
+  connect(): Promise<string> {
+    const o = this.#o;
+    const url = `${o.gatewayUrl}?v=10&encoding=json${o.compress ? `&compress=${o.compress}` : ''}`;
+    const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
+    this.#ws = ws;
+    const inflater = o.compress ? createInflater(o.compress, 128 << 20) : null;
+    const wanted = o.wanted ? new Set(o.wanted) : null;
+    const capture = o.capture;
+    const onEvent = o.onEvent;
+    return new Promise((resolve, reject) => {
+      ws.on('error', reject);
+      ws.on('message', (data: Buffer) => {
+        // A copy: ws may hand out slices of its larger socket chunks, which would all stay alive.
+        if (capture?.on) capture.frames.push(Buffer.from(data));
+        const out = inflater ? inflater.push(data) : data;
+        if (out === null) return;
+        const p = JSON.parse(out.toString()) as { op: number; s: number; t: string; d: any };
+        if (p.op === 0) {
+          this.#seq = p.s;
+          if (p.t === 'READY') resolve(p.d.session_id);
+          else if (!wanted || wanted.has(p.t)) onEvent(p.s, p.t);
+        } else if (p.op === 10) {
+          this.#heartbeat = setInterval(() => this.#send({ op: 1, d: this.#seq }), p.d.heartbeat_interval);
+          this.#send({
+            op: 2,
+            d: {
+              token: o.token,
+              intents: o.intents,
+              properties: { os: 'linux', browser: 'floor', device: 'floor' },
+              large_threshold: 50,
+              ...(o.shard ? { shard: o.shard } : {}),
+            },
+          });
+        } else if (p.op === 1) {
+          this.#send({ op: 1, d: this.#seq });
+        }
+      });
+    });
+  }
+
+  #send(payload: unknown): void {
+    this.#ws?.send(JSON.stringify(payload));
+  }
+
+  async close(): Promise<void> {
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#ws?.close(1000);
+  }
+}

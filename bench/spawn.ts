@@ -1,0 +1,67 @@
+/**
+ * Starting a benchmark client (bench/client.ts) in its own Node process and talking to it in JSON
+ * lines. A separate process gives the client its own core and its own heap: measured in the
+ * emulator's process, a client would share the event loop and the garbage collector with the
+ * server it is racing.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { ChildConfig } from './client.js';
+
+export interface Child {
+  /** The next JSON line the child wrote; rejects if it exits first. */
+  next<T = Record<string, unknown>>(): Promise<T>;
+  send(message: Record<string, unknown>): void;
+  /** Waits for the process to end (killing it after `graceMs`). */
+  exit(graceMs?: number): Promise<void>;
+}
+
+export interface SpawnOptions {
+  /** Extra node flags, e.g. --expose-gc. */
+  nodeFlags?: string[];
+  /** Give up on any single reply after this long (default 120 s). */
+  timeoutMs?: number;
+}
+
+export function spawnClient(config: ChildConfig, options: SpawnOptions = {}): Child {
+  const flags = [...(options.nodeFlags ?? [])];
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...flags, '--import', 'tsx', new URL('./client.ts', import.meta.url).pathname, JSON.stringify(config)],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  return {
+    async next<T>() {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`${describe(config)}: no reply in ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      });
+      try {
+        const line = await Promise.race([lines.next(), timeout]);
+        if (line.done) throw new Error(`${describe(config)}: the client process exited early`);
+        return JSON.parse(line.value as string) as T;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    send(message) {
+      child.stdin!.write(`${JSON.stringify(message)}\n`);
+    },
+    async exit(graceMs = 10_000) {
+      child.stdin!.end();
+      const timer = setTimeout(() => child.kill(), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+function describe(config: ChildConfig): string {
+  return `${config.role} ${config.client} ${config.compress ?? 'uncompressed'}`;
+}
