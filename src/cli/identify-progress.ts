@@ -40,6 +40,12 @@ export class TrackedIdentifyQueue implements IdentifyQueue {
     }
   }
 
+  identified(shardId: number): void {
+    this.#queue.identified(shardId);
+    // The queue restarts the bucket's window from the gateway's answer; so does the estimate.
+    this.#lastRelease.set(shardId % this.#queue.maxConcurrency, this.#now());
+  }
+
   get progress(): IdentifyProgress {
     let waiting = 0;
     let next: number | null = null;

@@ -22,6 +22,12 @@ import { IDENTIFY_WINDOW_MS } from '../protocol/opcodes.js';
 export interface IdentifyQueue {
   /** Resolves when `shardId` may send IDENTIFY; rejects with the signal's reason if aborted. */
   enqueue(shardId: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * The gateway has answered `shardId`'s IDENTIFY (READY or op 9). The gateway times its buckets by
+   * when it handled an IDENTIFY, which can be well after it was sent when the gateway is busy; a
+   * queue that starts the window from the answer can never be early.
+   */
+  identified?(shardId: number): void;
 }
 
 interface Waiter {
@@ -34,6 +40,8 @@ interface Waiter {
 
 interface Bucket {
   lastRelease: number;
+  /** The shard released last, until the gateway answers its IDENTIFY. */
+  pending: number | null;
   waiters: Waiter[];
   timer: Timer | null;
 }
@@ -144,7 +152,7 @@ export class LocalIdentifyQueue implements IdentifyQueue {
     const key = shardId % this.maxConcurrency;
     let bucket = this.#buckets.get(key);
     if (!bucket) {
-      bucket = { lastRelease: Number.NEGATIVE_INFINITY, waiters: [], timer: null };
+      bucket = { lastRelease: Number.NEGATIVE_INFINITY, pending: null, waiters: [], timer: null };
       this.#buckets.set(key, bucket);
     }
     const b = bucket;
@@ -168,6 +176,15 @@ export class LocalIdentifyQueue implements IdentifyQueue {
     });
   }
 
+  /** Restarts the bucket's window from now: the gateway has just handled this shard's IDENTIFY. */
+  identified(shardId: number): void {
+    const bucket = this.#buckets.get(shardId % this.maxConcurrency);
+    if (!bucket || bucket.pending !== shardId) return;
+    bucket.pending = null;
+    bucket.lastRelease = Math.max(bucket.lastRelease, this.#clock.now());
+    // A timer armed for the old window end re-checks and waits the difference.
+  }
+
   #pump(bucket: Bucket): void {
     if (bucket.timer || bucket.waiters.length === 0) return;
     if (this.#exhausted()) return this.#waitForReset();
@@ -187,6 +204,7 @@ export class LocalIdentifyQueue implements IdentifyQueue {
     const waiter = bucket.waiters.splice(next, 1)[0]!;
     waiter.signal?.removeEventListener('abort', waiter.onAbort);
     bucket.lastRelease = this.#clock.now();
+    bucket.pending = waiter.shardId;
     if (this.#limit) this.#limit.remaining--;
     waiter.resolve();
     this.#pump(bucket);

@@ -138,6 +138,8 @@ interface Connection {
   heartbeater: Heartbeater | null;
   timer: Timer | null;
   paused: boolean;
+  /** An IDENTIFY went out on this socket and the gateway has not answered it yet. */
+  identifying: boolean;
   ended: boolean;
   finish(outcome: Outcome): void;
 }
@@ -521,6 +523,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
         heartbeater: null,
         timer: null,
         paused: false,
+        identifying: false,
         ended: false,
         finish: (outcome) => {
           if (conn.ended) return;
@@ -570,6 +573,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   /** Closes `conn` on purpose and decides the outcome now, without waiting for the close handshake. */
   #endConnection(conn: Connection, outcome: Outcome, code: number): void {
     if (conn.ended) return;
+    this.#identifyAnswered(conn);
     conn.finish(outcome);
     const ws = conn.ws;
     try {
@@ -746,7 +750,15 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
         ...(this.#presence ? { presence: this.#presence } : {}),
       },
     });
+    conn.identifying = true;
     this.#arm(conn, this.#timeouts.ready, 'READY');
+  }
+
+  /** READY, op 9 or the end of the socket: the identify bucket's window can start counting. */
+  #identifyAnswered(conn: Connection): void {
+    if (!conn.identifying) return;
+    conn.identifying = false;
+    this.#identifyQueue.identified?.(this.shardId);
   }
 
   #heartbeat(conn: Connection): void {
@@ -793,6 +805,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   }
 
   #onReady(conn: Connection, d: GatewayReadyDispatchData, s: number | null): void {
+    this.#identifyAnswered(conn);
     if (typeof d?.session_id !== 'string' || typeof d.resume_gateway_url !== 'string') {
       this.#log.warn('READY without session_id or resume_gateway_url; identifying anew');
       this.#endConnection(conn, { kind: 'identify', delay: reidentifyDelay(this.#clock.random()) }, 1000);

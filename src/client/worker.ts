@@ -40,6 +40,9 @@ const identifyQueue: IdentifyQueue = {
       post({ type: 'identify', ticket, shardId });
     });
   },
+  identified(shardId) {
+    post({ type: 'identified', shardId });
+  },
 };
 
 // Events go out in one message per tick; too many unacknowledged batches pause the sockets, so a

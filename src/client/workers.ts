@@ -80,6 +80,7 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'identify'; ticket: number; shardId: number }
   | { type: 'identify-cancel'; ticket: number }
+  | { type: 'identified'; shardId: number }
   | { type: 'events'; shards: number[]; seqs: number[]; texts: string[] }
   | { type: 'state'; shardId: number; status: ShardStatus; attempts: number; latency: LatencyStats }
   | { type: 'session'; shardId: number; session: SessionInfo | null }
@@ -286,6 +287,9 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         );
         return;
       }
+      case 'identified':
+        this.identifyQueue.identified?.(message.shardId);
+        return;
       case 'identify-cancel':
         worker.permits.get(message.ticket)?.abort();
         worker.permits.delete(message.ticket);

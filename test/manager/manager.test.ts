@@ -27,6 +27,7 @@ test('16 shards with max_concurrency 4 identify bucket by bucket, one per bucket
         await queue.enqueue(id, signal);
         readyAt.set(id, performance.now());
       },
+      identified: (id) => queue.identified(id),
     },
   });
   await manager.start();
@@ -44,7 +45,8 @@ test('16 shards with max_concurrency 4 identify bucket by bucket, one per bucket
   for (const [id, at] of readyAt) {
     const group = Math.floor(id / 4);
     assert.ok(at - start >= group * WINDOW - 5, `shard ${id} started before its group's turn`);
-    assert.ok(at - start < group * WINDOW + 100, `shard ${id} started late`);
+    // Each window starts at the gateway's answer, so a group may trail by the answers before it.
+    assert.ok(at - start < group * (WINDOW + 100) + 150, `shard ${id} started late`);
   }
   const status = manager.status();
   assert.deepEqual(
