@@ -12,8 +12,7 @@
  */
 import { Emulator } from '../src/emulator/index.js';
 import type { ClientKind, Compress } from './clients.js';
-import { spawnClient } from './spawn.js';
-import { ALL_INTENTS } from './traffic.js';
+import { emulatorTarget, spawnClient } from './spawn.js';
 
 export interface MemoryResult {
   client: ClientKind;
@@ -47,10 +46,7 @@ export async function measureMemory(
     {
       role: 'memory',
       client,
-      gatewayUrl: emu.gatewayUrl,
-      apiUrl: emu.apiUrl,
-      token: emu.token,
-      intents: ALL_INTENTS,
+      ...emulatorTarget(emu),
       compress,
       steps,
       maxConcurrency: 16,

@@ -10,8 +10,8 @@
  */
 import { Emulator } from '../src/emulator/index.js';
 import type { ClientKind, Compress } from './clients.js';
-import { spawnClient } from './spawn.js';
-import { ALL_INTENTS, type Traffic } from './traffic.js';
+import { emulatorTarget, spawnClient } from './spawn.js';
+import type { Traffic } from './traffic.js';
 
 export interface ResumeResult {
   client: ClientKind;
@@ -43,10 +43,7 @@ export async function measureResume(
   const child = spawnClient({
     role: 'resume',
     client,
-    gatewayUrl: emu.gatewayUrl,
-    apiUrl: emu.apiUrl,
-    token: emu.token,
-    intents: ALL_INTENTS,
+    ...emulatorTarget(emu),
     compress,
   });
   try {

@@ -6,7 +6,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import type { Emulator } from '../src/emulator/index.js';
 import type { ChildConfig } from './client.js';
+import { ALL_INTENTS } from './traffic.js';
 
 export interface Child {
   /** The next JSON line the child wrote; rejects if it exits first. */
@@ -64,4 +66,11 @@ export function spawnClient(config: ChildConfig, options: SpawnOptions = {}): Ch
 
 function describe(config: ChildConfig): string {
   return `${config.role} ${config.client} ${config.compress ?? 'uncompressed'}`;
+}
+
+/** Where a client process connects, and with what: the same for every role. */
+export function emulatorTarget(
+  emu: Emulator,
+): Pick<ChildConfig, 'gatewayUrl' | 'apiUrl' | 'token' | 'intents'> {
+  return { gatewayUrl: emu.gatewayUrl, apiUrl: emu.apiUrl, token: emu.token, intents: ALL_INTENTS };
 }

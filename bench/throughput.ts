@@ -12,8 +12,8 @@
  */
 import { Emulator } from '../src/emulator/index.js';
 import type { ClientKind, Compress } from './clients.js';
-import { spawnClient } from './spawn.js';
-import { ALL_INTENTS, type Traffic } from './traffic.js';
+import { emulatorTarget, spawnClient } from './spawn.js';
+import type { Traffic } from './traffic.js';
 
 export interface ThroughputResult {
   mix: string;
@@ -55,10 +55,7 @@ export async function measureThroughput(
   const child = spawnClient({
     role: 'throughput',
     client,
-    gatewayUrl: emu.gatewayUrl,
-    apiUrl: emu.apiUrl,
-    token: emu.token,
-    intents: ALL_INTENTS,
+    ...emulatorTarget(emu),
     compress,
     wanted: traffic.wanted,
     ...(options.profile ? { profile: options.profile } : {}),
