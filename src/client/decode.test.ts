@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type Envelope, readEnvelope } from './decode.js';
+import { type Envelope, readEnvelope, readEnvelopeHead } from './decode.js';
 
 // ---- a seeded PRNG and a JSON writer that varies key order, whitespace and escapes --------------
 
@@ -383,5 +383,33 @@ describe('the fallback path: readEnvelope returns null for shapes it does not ha
     const text = '{"d":{},"op":0,"_trace":"x","s":3,"t":"A"}';
     assert.equal(readEnvelope(text), null);
     assert.deepEqual(expected(JSON.parse(text)), { op: 0, s: 3, t: 'A' });
+  });
+});
+
+describe('readEnvelopeHead', () => {
+  test('on any prefix of 3000 random payloads it is either null or what JSON.parse says, and never reads past d', () => {
+    const g = new Gen(0x4ead);
+    let settled = 0;
+    for (let n = 0; n < 3000; n++) {
+      const text = randomPayload(g);
+      const want = expected(JSON.parse(text));
+      for (const cut of [1, 8, 20, 40, 64, 128, text.length]) {
+        const got = readEnvelopeHead(text.slice(0, cut));
+        if (got === null) continue;
+        settled++;
+        assert.ok(want, `readEnvelopeHead invented an envelope for ${JSON.stringify(text.slice(0, cut))}`);
+        assert.deepEqual(got, want, `wrong envelope from the head ${JSON.stringify(text.slice(0, cut))}`);
+      }
+    }
+    // Keys are shuffled, so many payloads put d first; enough heads must still settle to exercise the path.
+    assert.ok(settled > 500, `only ${settled} heads settled: the fast path would never be taken`);
+  });
+
+  test('a Discord-ordered dispatch settles from its head; keys after d do not', () => {
+    const big = `{"t":"GUILD_CREATE","s":42,"op":0,"d":{"members":[${'{"x":1},'.repeat(1000)}{}]}}`;
+    assert.deepEqual(readEnvelopeHead(big.slice(0, 256)), { op: 0, s: 42, t: 'GUILD_CREATE' });
+    assert.equal(readEnvelopeHead('{"d":{"a":1},"op":0,"s":1,"t":"X"}'.slice(0, 20)), null);
+    assert.equal(readEnvelopeHead('{"t":"MESSAGE_CRE'), null);
+    assert.equal(readEnvelopeHead('{"t":"X","s":12'), null, 'a number cut short is not trusted');
   });
 });

@@ -23,6 +23,18 @@ type Primitive = number | string | null | boolean;
  * has a shape the scanner does not handle (the caller must then parse it fully).
  */
 export function readEnvelope(text: string): Envelope | null {
+  return scan(text, true);
+}
+
+/**
+ * Like `readEnvelope`, for the first bytes of a payload only: succeeds when `op`, `s` and `t` all
+ * come before `d` (as Discord writes them), and returns null otherwise, never reading past `d`.
+ */
+export function readEnvelopeHead(head: string): Envelope | null {
+  return scan(head, false);
+}
+
+function scan(text: string, tail: boolean): Envelope | null {
   const env: Partial<Record<'op' | 's' | 't', Primitive>> = {};
   let i = skipWs(text, 0);
   if (text.charCodeAt(i) !== 0x7b /* { */) return null;
@@ -45,7 +57,7 @@ export function readEnvelope(text: string): Envelope | null {
   }
   if ('op' in env && 's' in env && 't' in env) return finish(env);
   // Backward: keys after `d`, read from the closing brace towards it.
-  return readTail(text, env);
+  return tail ? readTail(text, env) : null;
 }
 
 function finish(env: Partial<Record<'op' | 's' | 't', Primitive>>): Envelope | null {

@@ -39,7 +39,7 @@ import { parseIntents } from '../protocol/intents.js';
 import { API_VERSION, MAX_CLIENT_PAYLOAD_BYTES } from '../protocol/opcodes.js';
 import { redact, Secret } from '../redact.js';
 import { type BackoffOptions, backoffDelay, reidentifyDelay } from './backoff.js';
-import { readEnvelope } from './decode.js';
+import { readEnvelope, readEnvelopeHead } from './decode.js';
 import { GatewayCloseError, PayloadTooLargeError, ShardClosedError } from './errors.js';
 import { EventQueue } from './event-queue.js';
 import { Heartbeater, Latency, type LatencyStats } from './heartbeat.js';
@@ -158,6 +158,8 @@ export interface ShardEvents {
 }
 
 const DEFAULT_GATEWAY = 'wss://gateway.discord.gg';
+/** Bytes decoded to find a dispatch's envelope before deciding whether to decode the rest. */
+const HEAD_BYTES = 256;
 
 export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Dispatch> {
   readonly shardId: number;
@@ -613,6 +615,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
         return;
       }
       if (out === null) return;
+      if (this.#skipUnwanted(out)) return;
       text = out.toString();
     } else {
       if (isBinary) {
@@ -620,6 +623,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
         this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
         return;
       }
+      if (this.#skipUnwanted(data)) return;
       text = data.toString();
     }
     if (this.listenerCount('raw') > 0) this.emit('raw', text);
@@ -770,6 +774,22 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     if (conn.ended || conn.ws.readyState !== WebSocket.OPEN) return;
     conn.limiter.record(true);
     conn.ws.send(JSON.stringify(payload));
+  }
+
+  /**
+   * With an event filter, a dispatch nobody wants is recognised from its first bytes alone: Discord
+   * writes `t`, `s` and `op` before `d`, so a large payload (a GUILD_CREATE of megabytes) is never
+   * decoded into a string just to be dropped. Its sequence number still counts. Anything the head
+   * does not settle goes the full way.
+   */
+  #skipUnwanted(bytes: Buffer): boolean {
+    if (this.#wanted === null || bytes.length <= HEAD_BYTES || this.listenerCount('raw') > 0) return false;
+    // latin1 maps bytes to characters one to one, so a cut never splits a character; event names are ASCII.
+    const head = readEnvelopeHead(bytes.toString('latin1', 0, HEAD_BYTES));
+    if (head?.op !== 0 || head.t === null || this.#wanted.has(head.t)) return false;
+    if (head.t === 'READY' || head.t === 'RESUMED') return false;
+    if (head.s !== null) this.#advance(head.s);
+    return true;
   }
 
   #onDispatch(

@@ -10,7 +10,7 @@ const LIVE = new Set(['READY', 'GUILD_CREATE']);
 
 test('npm start without a token shows live events from the embedded emulator within 10 s', async () => {
   const started = Date.now();
-  // Its own process group, so the SIGINT reaches npm, tsx and dusk together, as Ctrl-C does.
+  // Its own process group, so the SIGINT reaches npm and dusk together, as Ctrl-C does.
   const cli = new CliProcess('npm', ['start', '--silent'], cleanEnv(), { detached: true });
   await cli.until(
     () => cli.dispatches().some((l) => !LIVE.has(l.event as string)),
