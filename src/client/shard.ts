@@ -39,7 +39,7 @@ import { parseIntents } from '../protocol/intents.js';
 import { API_VERSION, MAX_CLIENT_PAYLOAD_BYTES } from '../protocol/opcodes.js';
 import { redact, Secret } from '../redact.js';
 import { type BackoffOptions, backoffDelay, reidentifyDelay } from './backoff.js';
-import { readEnvelope, readEnvelopeHead } from './decode.js';
+import { type Envelope, readEnvelope, readEnvelopeHead } from './decode.js';
 import { GatewayCloseError, PayloadTooLargeError, ShardClosedError } from './errors.js';
 import { EventQueue } from './event-queue.js';
 import { Heartbeater, Latency, type LatencyStats } from './heartbeat.js';
@@ -146,8 +146,11 @@ interface Connection {
 
 export interface ShardEvents {
   dispatch: [Dispatch];
-  /** Every message's text after decompression, before any parsing. */
-  raw: [string];
+  /**
+   * Every message's text after decompression, before any parsing, with its envelope when the shard
+   * read it without parsing (it does with an event filter), else null.
+   */
+  raw: [string, Envelope | null];
   state: [ShardState];
   ready: [GatewayReadyDispatchData];
   resumed: [];
@@ -626,11 +629,10 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
       if (this.#skipUnwanted(data)) return;
       text = data.toString();
     }
-    if (this.listenerCount('raw') > 0) this.emit('raw', text);
-
     // With no filter every payload is parsed anyway; scanning its envelope first would be wasted.
     let parsed: { op: number; s: number | null; t: string | null; d: unknown } | null = null;
     let envelope = this.#wanted === null ? null : readEnvelope(text);
+    if (this.listenerCount('raw') > 0) this.emit('raw', text, envelope);
     if (!envelope) {
       parsed = this.#parse(conn, text);
       if (!parsed) return;

@@ -4,12 +4,11 @@
  *
  * Shards here never parse events for the application: each one runs with an empty event filter,
  * so only READY and RESUMED are parsed (the shard needs them). Every message's text arrives on the
- * `raw` event, its envelope is read without parsing, and the dispatches the application wants are
+ * `raw` event with the envelope the shard read without parsing, and the dispatches the application wants are
  * posted to the main thread as text, batched per tick. The main thread parses each once.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { consoleLogger, silentLogger } from '../logger.js';
-import { readEnvelope } from './decode.js';
 import type { IdentifyQueue } from './identify-queue.js';
 import { Shard } from './shard.js';
 import type { FromWorker, ToWorker, WorkerInit } from './workers.js';
@@ -77,8 +76,9 @@ for (const { shardId, session } of init.shards) {
     session,
     logger,
   });
-  shard.on('raw', (text) => {
-    let envelope = readEnvelope(text);
+  // The shard has read the envelope already (it runs with a filter); only its rare fallback parses here.
+  shard.on('raw', (text, scanned) => {
+    let envelope = scanned;
     if (!envelope) {
       try {
         envelope = JSON.parse(text);

@@ -150,6 +150,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
   #iterated = false;
   #closing = false;
   #started = false;
+  #startup: { resolve: () => void; reject: (error: Error) => void } | null = null;
 
   constructor(options: WorkerShardManagerOptions) {
     super();
@@ -199,15 +200,23 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
     }
     for (let w = 0; w < this.#workers.length; w++) this.#spawn(w);
     await new Promise<void>((resolve, reject) => {
-      const check = () => {
-        const states = [...this.#shards.values()].map((r) => r.status);
-        if (states.every((s) => s === 'active')) return resolve();
-        if (states.includes('fatally-closed'))
-          return reject(new Error('a shard closed fatally; see the fatal event'));
-        setTimeout(check, 10);
-      };
-      check();
+      this.#startup = { resolve, reject };
+      this.#checkStartup();
     });
+  }
+
+  /** Settles start() once every shard is active, or one has closed fatally; run on each state change. */
+  #checkStartup(): void {
+    if (!this.#startup) return;
+    const states = [...this.#shards.values()].map((r) => r.status);
+    if (states.includes('fatally-closed')) {
+      this.#startup.reject(new Error('a shard closed fatally; see the fatal event'));
+    } else if (states.every((s) => s === 'active')) {
+      this.#startup.resolve();
+    } else {
+      return;
+    }
+    this.#startup = null;
   }
 
   #spawn(index: number): void {
@@ -316,6 +325,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         record.status = message.status;
         record.attempts = message.attempts;
         record.latency = message.latency;
+        this.#checkStartup();
         return;
       }
       case 'session': {

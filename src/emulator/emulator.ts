@@ -291,12 +291,17 @@ export class Emulator implements ConnectionHost {
 
   #owns(session: GatewaySession, guildId: string | null): boolean {
     if (guildId === null) return session.shardId === 0;
+    return this.#shardOf(guildId, session.shardCount) === session.shardId;
+  }
+
+  /** `(guild_id >> 22) % count`, with the shift cached: routing runs it per event per session. */
+  #shardOf(guildId: string, shardCount: number): number {
     let time = this.#guildTime.get(guildId);
     if (time === undefined) {
       time = isSnowflake(guildId) ? Number(BigInt(guildId) >> 22n) : 0;
       this.#guildTime.set(guildId, time);
     }
-    return time % session.shardCount === session.shardId;
+    return time % shardCount;
   }
 
   #wants(session: GatewaySession, event: WorldDispatch): boolean {
@@ -621,7 +626,7 @@ export class Emulator implements ConnectionHost {
   }
 
   #guildsOf(shardId: number, shardCount: number): string[] {
-    return this.world.guildIds().filter((id) => Number((BigInt(id) >> 22n) % BigInt(shardCount)) === shardId);
+    return this.world.guildIds().filter((id) => this.#shardOf(id, shardCount) === shardId);
   }
 
   /** What Discord does when the daily session starts run out: the token is reset, every session ends. */

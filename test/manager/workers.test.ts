@@ -5,20 +5,31 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { Emulator } from '../../src/emulator/index.js';
 import { type Dispatch, LocalIdentifyQueue, shardForGuild, WorkerShardManager } from '../../src/index.js';
 import { startEmulator, TOKEN, until } from '../shard/harness.js';
 
-test('4 shards on 2 workers: one identify queue, filtered events tagged by shard, routed commands', async () => {
-  const emu = await startEmulator({ guilds: 8, maxConcurrency: 2, identifyInterval: 75 });
-  const manager = new WorkerShardManager({
+/** 4 shards on 2 workers against `emu`, with a queue of `maxConcurrency` buckets and a `window` ms. */
+function workersFor(
+  emu: Emulator,
+  maxConcurrency: number,
+  window: number,
+  events?: string[],
+): WorkerShardManager {
+  return new WorkerShardManager({
     token: TOKEN,
     intents: 'ALL',
     gatewayUrl: emu.gatewayUrl,
     shardCount: 4,
     workers: 2,
-    identifyQueue: new LocalIdentifyQueue({ maxConcurrency: 2, window: 100 }),
-    events: ['GUILD_CREATE', 'TYPING_START', 'GUILD_MEMBERS_CHUNK'],
+    identifyQueue: new LocalIdentifyQueue({ maxConcurrency, window }),
+    ...(events ? { events } : {}),
   });
+}
+
+test('4 shards on 2 workers: one identify queue, filtered events tagged by shard, routed commands', async () => {
+  const emu = await startEmulator({ guilds: 8, maxConcurrency: 2, identifyInterval: 75 });
+  const manager = workersFor(emu, 2, 100, ['GUILD_CREATE', 'TYPING_START', 'GUILD_MEMBERS_CHUNK']);
   const events: Dispatch[] = [];
   manager.on('dispatch', (e) => events.push(e));
   await manager.start();
@@ -63,14 +74,7 @@ test('4 shards on 2 workers: one identify queue, filtered events tagged by shard
 
 test('a killed worker is started again and its shards resume with no lost or repeated event', async () => {
   const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
-  const manager = new WorkerShardManager({
-    token: TOKEN,
-    intents: 'ALL',
-    gatewayUrl: emu.gatewayUrl,
-    shardCount: 4,
-    workers: 2,
-    identifyQueue: new LocalIdentifyQueue({ maxConcurrency: 4, window: 0 }),
-  });
+  const manager = workersFor(emu, 4, 0);
   const events: Dispatch[] = [];
   manager.on('dispatch', (e) => events.push(e));
   const restarts: number[] = [];
