@@ -74,7 +74,7 @@ export class Connection implements SessionSink {
   constructor(
     private readonly host: ConnectionHost,
     private readonly ws: WebSocket,
-    socket: Socket,
+    private readonly socket: Socket,
     readonly params: ConnectionParams,
   ) {
     this.#frames = new FrameWriter(socket);
@@ -96,6 +96,21 @@ export class Connection implements SessionSink {
   /** Bytes accepted by the socket but not yet written to the network: backpressure for bursts. */
   get bufferedAmount(): number {
     return this.ws.bufferedAmount;
+  }
+
+  /** Resolves when the socket has written out its backlog, or has closed. */
+  drained(): Promise<void> {
+    // 'drain' only follows a write that was refused; without one there is nothing to wait for.
+    if (this.socket.destroyed || !this.socket.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.once('drain', done);
+      this.socket.once('close', done);
+    });
   }
 
   hello(): void {

@@ -353,9 +353,7 @@ export class Emulator implements ConnectionHost {
   async #drain(session: GatewaySession): Promise<void> {
     const connection = this.#connectionOf.get(session);
     if (!connection || connection.bufferedAmount < 4 << 20) return;
-    while (connection.open && connection.bufferedAmount > 1 << 20) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
+    await connection.drained();
   }
 
   // ---- faults --------------------------------------------------------------------------------
