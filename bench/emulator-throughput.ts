@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { Emulator } from '../src/emulator/index.js';
+import { Emulator, type WorldDispatch } from '../src/emulator/index.js';
 
 export interface EmulatorThroughput {
   dispatches: number;
@@ -14,7 +14,14 @@ export interface EmulatorThroughput {
   cpuMicrosPerDispatch: number;
 }
 
-export async function measureEmulatorThroughput(count = 500_000): Promise<EmulatorThroughput> {
+/**
+ * `events`: the list to replay (as the throughput benchmark does), or by default only TYPING_START,
+ * the smallest common dispatch (~300 bytes).
+ */
+export async function measureEmulatorThroughput(
+  count = 500_000,
+  events?: readonly WorldDispatch[],
+): Promise<EmulatorThroughput> {
   const emu = await Emulator.start({ guilds: 1, seed: 1, controlPort: null });
   const child = spawn(
     process.execPath,
@@ -30,9 +37,8 @@ export async function measureEmulatorThroughput(count = 500_000): Promise<Emulat
   );
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const { session } = JSON.parse((await lines.next()).value as string) as { session: string };
-  // Only TYPING_START: the smallest common dispatch (~300 bytes).
   const cpu = process.cpuUsage();
-  await emu.burst(session, count, { TYPING_START: 1 });
+  await emu.burst(session, count, events ?? { TYPING_START: 1 });
   const result = JSON.parse((await lines.next()).value as string) as { received: number; ms: number };
   const used = process.cpuUsage(cpu);
   await emu.close();

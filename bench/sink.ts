@@ -19,7 +19,7 @@ ws.on('message', (data: Buffer) => {
       ws.send(
         JSON.stringify({
           op: 2,
-          d: { token, intents: 513 | 2048, properties: { os: 'linux', browser: 'sink', device: 'sink' } },
+          d: { token, intents: 53608447, properties: { os: 'linux', browser: 'sink', device: 'sink' } },
         }),
       );
     } else if (text.includes('"t":"READY"')) {

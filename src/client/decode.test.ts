@@ -394,7 +394,7 @@ describe('readEnvelopeHead', () => {
       const text = randomPayload(g);
       const want = expected(JSON.parse(text));
       for (const cut of [1, 8, 20, 40, 64, 128, text.length]) {
-        const got = readEnvelopeHead(text.slice(0, cut));
+        const got = readEnvelopeHead(Buffer.from(text.slice(0, cut)));
         if (got === null) continue;
         settled++;
         assert.ok(want, `readEnvelopeHead invented an envelope for ${JSON.stringify(text.slice(0, cut))}`);
@@ -407,9 +407,51 @@ describe('readEnvelopeHead', () => {
 
   test('a Discord-ordered dispatch settles from its head; keys after d do not', () => {
     const big = `{"t":"GUILD_CREATE","s":42,"op":0,"d":{"members":[${'{"x":1},'.repeat(1000)}{}]}}`;
-    assert.deepEqual(readEnvelopeHead(big.slice(0, 256)), { op: 0, s: 42, t: 'GUILD_CREATE' });
-    assert.equal(readEnvelopeHead('{"d":{"a":1},"op":0,"s":1,"t":"X"}'.slice(0, 20)), null);
-    assert.equal(readEnvelopeHead('{"t":"MESSAGE_CRE'), null);
-    assert.equal(readEnvelopeHead('{"t":"X","s":12'), null, 'a number cut short is not trusted');
+    const head = (text: string) => readEnvelopeHead(Buffer.from(text));
+    assert.deepEqual(head(big), { op: 0, s: 42, t: 'GUILD_CREATE' });
+    assert.equal(head('{"d":{"a":1},"op":0,"s":1,"t":"X"}'.slice(0, 20)), null);
+    assert.equal(head('{"t":"MESSAGE_CRE'), null);
+    assert.equal(head('{"t":"X","s":12'), null, 'a number cut short is not trusted');
+  });
+
+  test('Discord-ordered payloads: every prefix is null or exact, and the full head always settles', () => {
+    const g = new Gen(0xd15c);
+    const names = ['MESSAGE_CREATE', 'GUILD_CREATE', 'PRESENCE_UPDATE', 'X', 'A_1'];
+    for (let n = 0; n < 2000; n++) {
+      const t = g.int(5) === 0 ? null : names[g.int(names.length)]!;
+      const s = t === null ? null : g.int(3) === 0 ? g.int(10) : g.int(2 ** 40);
+      const op = t === null ? [1, 7, 9, 10, 11][g.int(5)]! : 0;
+      const d = JSON.stringify({ text: 'é'.repeat(g.int(300)), n });
+      const text = `{"t":${JSON.stringify(t)},"s":${JSON.stringify(s)},"op":${op},"d":${d}}`;
+      const want = { op, s, t };
+      const bytes = Buffer.from(text);
+      const full = text.indexOf(',"d":') + 5;
+      for (let cut = 1; cut <= Math.min(bytes.length, 300); cut++) {
+        const got = readEnvelopeHead(bytes.subarray(0, cut));
+        if (cut >= full && full <= 256)
+          assert.deepEqual(got, want, `head of ${text.slice(0, cut)} did not settle`);
+        else if (got !== null) assert.deepEqual(got, want, `wrong envelope from ${text.slice(0, cut)}`);
+      }
+    }
+  });
+
+  test('what the byte matcher does not take goes to the general scanner, with the same answer', () => {
+    for (const text of [
+      '{"t":"X","s":-1,"op":0,"d":{}}',
+      '{"t":"X","s":1234567890123456,"op":0,"d":{}}',
+      '{"t":"a b","s":1,"op":0,"d":{}}',
+      '{ "t": "X", "s": 2, "op": 0, "d": {} }',
+      '{"t":"X","op":0,"s":3,"d":{}}',
+      '{"t":"A\\"B","s":1,"op":0,"d":{}}',
+    ]) {
+      const want = expected(JSON.parse(text));
+      const got = readEnvelopeHead(Buffer.from(text));
+      if (got !== null) assert.deepEqual(got, want, text);
+    }
+    assert.deepEqual(readEnvelopeHead(Buffer.from('{"t":"a b","s":1,"op":0,"d":{}}')), {
+      op: 0,
+      s: 1,
+      t: 'a b',
+    });
   });
 });

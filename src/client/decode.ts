@@ -26,12 +26,92 @@ export function readEnvelope(text: string): Envelope | null {
   return scan(text, true);
 }
 
+/** How much of a payload `readEnvelopeHead` looks at: enough for any envelope Discord writes before `d`. */
+export const HEAD_BYTES = 256;
+
 /**
- * Like `readEnvelope`, for the first bytes of a payload only: succeeds when `op`, `s` and `t` all
- * come before `d` (as Discord writes them), and returns null otherwise, never reading past `d`.
+ * Like `readEnvelope`, from the first bytes of an undecoded payload: succeeds when `op`, `s` and `t`
+ * all come before `d` (as Discord writes them), and returns null otherwise, never reading past `d`
+ * or beyond `HEAD_BYTES`.
+ *
+ * Discord's own layout, `{"t":…,"s":…,"op":…,"d":`, is matched byte by byte first: it is what
+ * nearly every payload looks like, and matching it costs less than turning the head into a string.
+ * Anything else goes through the general scanner.
  */
-export function readEnvelopeHead(head: string): Envelope | null {
-  return scan(head, false);
+export function readEnvelopeHead(bytes: Buffer): Envelope | null {
+  const fast = discordHead(bytes);
+  if (fast) return fast;
+  // latin1 maps bytes to characters one to one, so a cut never splits a character; but a name that
+  // is not ASCII would come out mangled, so only an ASCII one is trusted.
+  const env = scan(bytes.toString('latin1', 0, HEAD_BYTES), false);
+  return env?.t && NON_ASCII.test(env.t) ? null : env;
+}
+
+const NON_ASCII = /[\u0080-\uffff]/;
+
+const QUOTE = 0x22;
+const T_KEY = ascii('{"t":');
+const S_KEY = ascii(',"s":');
+const OP_KEY = ascii(',"op":');
+const D_KEY = ascii(',"d":');
+const NULL = ascii('null');
+
+function ascii(text: string): Uint8Array {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+function at(bytes: Uint8Array, i: number, literal: Uint8Array): boolean {
+  if (i + literal.length > bytes.length) return false;
+  for (let k = 0; k < literal.length; k++) if (bytes[i + k] !== literal[k]) return false;
+  return true;
+}
+
+/** `{"t":"NAME"|null,"s":N|null,"op":N,"d":` exactly, with an event name of A–Z, 0–9 and `_`. */
+function discordHead(bytes: Buffer): Envelope | null {
+  if (!at(bytes, 0, T_KEY)) return null;
+  let i = T_KEY.length;
+  let t: string | null = null;
+  if (bytes[i] === QUOTE) {
+    const start = i + 1;
+    for (i = start; i < bytes.length && i < HEAD_BYTES && isNameByte(bytes[i]!); i++);
+    if (bytes[i] !== QUOTE) return null;
+    t = bytes.toString('latin1', start, i);
+    i++;
+  } else if (at(bytes, i, NULL)) {
+    i += NULL.length;
+  } else return null;
+  if (!at(bytes, i, S_KEY)) return null;
+  i += S_KEY.length;
+  let s: number | null = null;
+  if (at(bytes, i, NULL)) i += NULL.length;
+  else {
+    const n = readUint(bytes, i);
+    if (!n) return null;
+    s = n.value;
+    i = n.end;
+  }
+  if (!at(bytes, i, OP_KEY)) return null;
+  const op = readUint(bytes, i + OP_KEY.length);
+  if (!op || !at(bytes, op.end, D_KEY)) return null;
+  return { op: op.value, s, t };
+}
+
+function isNameByte(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f;
+}
+
+/** A non-negative JSON integer (no leading zeros) of at most 15 digits, so it is exact. */
+function readUint(bytes: Uint8Array, i: number): { value: number; end: number } | null {
+  let value = 0;
+  let end = i;
+  for (; end < bytes.length && end - i < 16; end++) {
+    const c = bytes[end]!;
+    if (c < 0x30 || c > 0x39) break;
+    value = value * 10 + (c - 0x30);
+  }
+  const digits = end - i;
+  if (digits === 0 || digits > 15 || (digits > 1 && bytes[i] === 0x30)) return null;
+  return { value, end };
 }
 
 function scan(text: string, tail: boolean): Envelope | null {

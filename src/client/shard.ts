@@ -161,8 +161,6 @@ export interface ShardEvents {
 }
 
 const DEFAULT_GATEWAY = 'wss://gateway.discord.gg';
-/** Bytes decoded to find a dispatch's envelope before deciding whether to decode the rest. */
-const HEAD_BYTES = 256;
 
 export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Dispatch> {
   readonly shardId: number;
@@ -607,7 +605,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   #onMessage(conn: Connection, data: Buffer, isBinary: boolean): void {
     if (conn.ended) return;
     conn.heartbeater?.heard();
-    let text: string;
+    let bytes: Buffer = data;
     if (conn.inflater) {
       let out: Buffer | null;
       try {
@@ -618,21 +616,19 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
         return;
       }
       if (out === null) return;
-      if (this.#skipUnwanted(out)) return;
-      text = out.toString();
-    } else {
-      if (isBinary) {
-        this.#log.warn('binary frame on an uncompressed connection; resuming');
-        this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
-        return;
-      }
-      if (this.#skipUnwanted(data)) return;
-      text = data.toString();
+      bytes = out;
+    } else if (isBinary) {
+      this.#log.warn('binary frame on an uncompressed connection; resuming');
+      this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
+      return;
     }
-    // With no filter every payload is parsed anyway; scanning its envelope first would be wasted.
-    let parsed: { op: number; s: number | null; t: string | null; d: unknown } | null = null;
-    let envelope = this.#wanted === null ? null : readEnvelope(text);
+    // With no filter every payload is parsed anyway; reading its envelope first would be wasted.
+    let envelope = this.#wanted === null ? null : readEnvelopeHead(bytes);
+    if (envelope && this.#skipUnwanted(envelope)) return;
+    const text = bytes.toString();
+    if (this.#wanted !== null) envelope ??= readEnvelope(text);
     if (this.listenerCount('raw') > 0) this.emit('raw', text, envelope);
+    let parsed: { op: number; s: number | null; t: string | null; d: unknown } | null = null;
     if (!envelope) {
       parsed = this.#parse(conn, text);
       if (!parsed) return;
@@ -779,17 +775,14 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   }
 
   /**
-   * With an event filter, a dispatch nobody wants is recognised from its first bytes alone: Discord
-   * writes `t`, `s` and `op` before `d`, so a large payload (a GUILD_CREATE of megabytes) is never
-   * decoded into a string just to be dropped. Its sequence number still counts. Anything the head
-   * does not settle goes the full way.
+   * With an event filter, a dispatch nobody wants is recognised from its head alone: Discord writes
+   * `t`, `s` and `op` before `d`, so a large payload (a GUILD_CREATE of megabytes) is never decoded
+   * into a string just to be dropped. Its sequence number still counts. A `raw` listener sees every
+   * payload, so nothing is skipped while there is one.
    */
-  #skipUnwanted(bytes: Buffer): boolean {
-    if (this.#wanted === null || bytes.length <= HEAD_BYTES || this.listenerCount('raw') > 0) return false;
-    // latin1 maps bytes to characters one to one, so a cut never splits a character; event names are ASCII.
-    const head = readEnvelopeHead(bytes.toString('latin1', 0, HEAD_BYTES));
-    if (head?.op !== 0 || head.t === null || this.#wanted.has(head.t)) return false;
-    if (head.t === 'READY' || head.t === 'RESUMED') return false;
+  #skipUnwanted(head: Envelope): boolean {
+    if (head.op !== 0 || head.t === null || this.#wanted!.has(head.t)) return false;
+    if (head.t === 'READY' || head.t === 'RESUMED' || this.listenerCount('raw') > 0) return false;
     if (head.s !== null) this.#advance(head.s);
     return true;
   }

@@ -1,20 +1,21 @@
 /**
- * The emulator's side of transport compression: one compression stream per connection.
+ * The emulator's side of transport compression: one compression stream per connection, as Discord
+ * writes it.
  *
- * `zstd-stream` uses zstd-napi's native streaming context synchronously: each payload is written
- * with `ZSTD_e_flush`, so one zstd frame spans the connection exactly as Discord sends it.
+ * `zlib-stream` is a single deflate stream spanning the connection: a `78 9c` header once, then
+ * every payload compressed against the 32 KiB window of everything sent before it and ended with a
+ * sync flush (`00 00 ff ff`). Back-references across payloads are what make a real stream ~4× smaller
+ * than payloads compressed one by one, and what break a client that inflates each message with a
+ * fresh context, so the emulator must produce them too. Node's zlib streams would deflate on the
+ * thread pool a tick later; minizlib drives the same native zlib synchronously, so a payload goes in
+ * and its bytes come out on the same call stack, in order.
  *
- * `zlib-stream` has no synchronous streaming deflate in Node (node:zlib streams cost a thread-pool
- * round trip per message, ~14k messages/s; pure-JS deflaters are slower still), so the emulator
- * writes a valid zlib stream differently: a `78 9c` header once, then every payload as raw deflate
- * blocks ending in a sync flush (`00 00 ff ff`), compressed on its own with `deflateRawSync`. A
- * client inflating through one context cannot tell the difference except by compression ratio,
- * because deflate never requires back-references. Dispatches go further: the constant parts (the
- * `t` prefix and the `d` body) are compressed once and cached, and the sequence number between them
- * travels in a stored block, so a burst of pre-built dispatches costs a few buffer copies each.
+ * `zstd-stream` uses zstd-napi's native streaming context the same way: each payload is written
+ * with `ZSTD_e_flush`, so one zstd frame spans the connection.
  */
 import { createRequire } from 'node:module';
-import { constants, deflateRawSync } from 'node:zlib';
+import { constants } from 'node:zlib';
+import { Deflate } from 'minizlib';
 
 export type Compression = 'zlib-stream' | 'zstd-stream';
 
@@ -22,51 +23,29 @@ export type Compression = 'zlib-stream' | 'zstd-stream';
 export interface DispatchParts {
   readonly prefix: string;
   readonly suffix: string;
-  /** Filled in by the zlib compressor on first use: the compressed prefix and suffix. */
-  zlib?: { prefix: Buffer; suffix: Buffer };
+  /** Filled in on first use by an uncompressed connection: the UTF-8 prefix and suffix. */
+  utf8?: { prefix: Buffer; suffix: Buffer };
 }
 
 export interface Compressor {
-  /** Compresses one complete payload. */
+  /** Compresses one complete payload, ending on a flush boundary. */
   text(payload: string): Buffer;
-  /** Compresses a dispatch built from cached parts. */
-  dispatch(parts: DispatchParts, seq: number): Buffer;
-}
-
-const ZLIB_HEADER = Buffer.from([0x78, 0x9c]);
-const SYNC_FLUSH = { finishFlush: constants.Z_SYNC_FLUSH };
-
-function deflateBlocks(text: string): Buffer {
-  return deflateRawSync(Buffer.from(text), SYNC_FLUSH);
-}
-
-/** A stored (uncompressed) deflate block holding `bytes`, valid after a byte-aligned flush. */
-function storedBlock(bytes: string): Buffer {
-  const length = bytes.length;
-  const block = Buffer.allocUnsafe(5 + length);
-  block[0] = 0; // BFINAL 0, BTYPE 00, then padding to the byte boundary
-  block.writeUInt16LE(length, 1);
-  block.writeUInt16LE(~length & 0xffff, 3);
-  block.write(bytes, 5, 'latin1');
-  return block;
 }
 
 class ZlibStreamCompressor implements Compressor {
-  #started = false;
+  // Every write ends in a sync flush, so one write is one payload.
+  readonly #deflate = new Deflate({ flush: constants.Z_SYNC_FLUSH });
+  #out: Buffer[] = [];
 
-  #header(): Buffer[] {
-    if (this.#started) return [];
-    this.#started = true;
-    return [ZLIB_HEADER];
+  constructor() {
+    this.#deflate.on('data', (chunk: Buffer) => this.#out.push(chunk));
   }
 
   text(payload: string): Buffer {
-    return Buffer.concat([...this.#header(), deflateBlocks(payload)]);
-  }
-
-  dispatch(parts: DispatchParts, seq: number): Buffer {
-    parts.zlib ??= { prefix: deflateBlocks(parts.prefix), suffix: deflateBlocks(parts.suffix) };
-    return Buffer.concat([...this.#header(), parts.zlib.prefix, storedBlock(String(seq)), parts.zlib.suffix]);
+    this.#deflate.write(payload);
+    const out = this.#out;
+    this.#out = [];
+    return out.length === 1 ? out[0]! : Buffer.concat(out);
   }
 }
 
@@ -94,10 +73,6 @@ class ZstdStreamCompressor implements Compressor {
       if (produced === this.#out.length) this.#out = Buffer.allocUnsafe(this.#out.length * 2);
     }
     return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-  }
-
-  dispatch(parts: DispatchParts, seq: number): Buffer {
-    return this.text(parts.prefix + seq + parts.suffix);
   }
 }
 

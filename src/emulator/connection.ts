@@ -25,7 +25,7 @@ import {
   splitFrame,
 } from './compress.js';
 import type { Fault } from './faults.js';
-import { FrameWriter } from './frames.js';
+import { drained, FrameWriter } from './frames.js';
 import type { GatewaySession, SessionSink } from './session.js';
 
 /** What a connection needs from the gateway that owns it. */
@@ -102,15 +102,16 @@ export class Connection implements SessionSink {
   drained(): Promise<void> {
     // 'drain' only follows a write that was refused; without one there is nothing to wait for.
     if (this.socket.destroyed || !this.socket.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.socket.off('drain', done);
-        this.socket.off('close', done);
-        resolve();
-      };
-      this.socket.once('drain', done);
-      this.socket.once('close', done);
-    });
+    return drained(this.socket);
+  }
+
+  /** See `FrameWriter.hold`. */
+  hold(): void {
+    this.#frames.hold();
+  }
+
+  release(): Promise<void> {
+    return this.#frames.release();
   }
 
   hello(): void {
@@ -133,10 +134,11 @@ export class Connection implements SessionSink {
   sendDispatch(parts: DispatchParts, seq: number): void {
     if (!this.#open || this.#stalled) return;
     this.sent++;
-    if (this.#compressor && this.host.options.zlibSplit <= 1) {
-      this.#frames.binary(this.#compressor.dispatch(parts, seq));
-    } else {
+    if (this.#compressor || this.#payloadCompression) {
       this.#write(parts.prefix + seq + parts.suffix);
+    } else {
+      parts.utf8 ??= { prefix: Buffer.from(parts.prefix), suffix: Buffer.from(parts.suffix) };
+      this.#frames.textParts(parts.utf8.prefix, seq, parts.utf8.suffix);
     }
   }
 

@@ -10,6 +10,11 @@
  * The writer shares the socket with the `ws` library, which still reads frames, answers pings and
  * sends close frames. Each side writes whole frames synchronously, and `flush()` runs before `ws`
  * writes anything, so frames never interleave.
+ *
+ * A writer can also hold its frames: everything written meanwhile stays in memory, in order, until
+ * `release()` pours it onto the socket as fast as the socket drains. A benchmark builds a whole burst
+ * that way, so its timed window sees the socket's speed rather than the emulator's serializing and
+ * compressing.
  */
 import type { Socket } from 'node:net';
 
@@ -21,55 +26,103 @@ export class FrameWriter {
   #buffer: Buffer | null = null;
   #length = 0;
   #scheduled = false;
+  /** Batches kept while holding, oldest first, from `#next` on; null when not holding. */
+  #held: Buffer[] | null = null;
+  #next = 0;
 
   constructor(private readonly socket: Socket) {}
 
+  /** Keeps every frame written from now on until `release()`. */
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  /** Writes the held frames, waiting for the socket to drain between batches, then stops holding. */
+  async release(): Promise<void> {
+    this.#flushBatch();
+    while (this.#held !== null && this.#next < this.#held.length) {
+      if (this.socket.destroyed) break;
+      const batch = this.#held[this.#next++]!;
+      if (!this.socket.write(batch)) await drained(this.socket);
+      // Frames written meanwhile join the queue behind the held ones.
+      this.#flushBatch();
+    }
+    this.#held = null;
+    this.#next = 0;
+  }
+
   text(payload: string): void {
-    this.#frame(TEXT, payload, Buffer.byteLength(payload));
+    const size = Buffer.byteLength(payload);
+    const [buffer, at] = this.#reserve(TEXT, size);
+    buffer.write(payload, at);
   }
 
   binary(payload: Buffer): void {
-    this.#frame(BINARY, payload, payload.length);
+    const [buffer, at] = this.#reserve(BINARY, payload.length);
+    payload.copy(buffer, at);
   }
 
-  /** Writes whatever is batched. */
+  /**
+   * A text frame of `prefix`, the decimal `seq` and `suffix`: a dispatch assembled from its cached
+   * UTF-8 parts with two copies, instead of concatenating and re-encoding a string per event.
+   */
+  textParts(prefix: Buffer, seq: number, suffix: Buffer): void {
+    const digits = String(seq);
+    const [buffer, at] = this.#reserve(TEXT, prefix.length + digits.length + suffix.length);
+    prefix.copy(buffer, at);
+    buffer.write(digits, at + prefix.length, 'latin1');
+    suffix.copy(buffer, at + prefix.length + digits.length);
+  }
+
+  /** Writes everything batched or held, now. */
   flush(): void {
+    this.#flushBatch();
+    const held = this.#held?.slice(this.#next) ?? [];
+    this.#held = null;
+    this.#next = 0;
+    for (const batch of held) if (!this.socket.destroyed) this.socket.write(batch);
+  }
+
+  #flushBatch(): void {
     if (this.#length === 0) return;
     const out = this.#buffer!.subarray(0, this.#length);
     this.#buffer = null;
     this.#length = 0;
-    if (!this.socket.destroyed) this.socket.write(out);
+    if (this.#held !== null) this.#held.push(out);
+    else if (!this.socket.destroyed) this.socket.write(out);
   }
 
-  #frame(opcode: number, payload: string | Buffer, size: number): void {
+  /** Writes a frame header and returns where its `size` payload bytes go. */
+  #reserve(opcode: number, size: number): [Buffer, number] {
     const header = size < 126 ? 2 : size < 65536 ? 4 : 10;
     if (header + size > BATCH) {
-      // Too big to batch: flush what is queued, then write this frame on its own.
-      this.flush();
+      // Too big to batch: flush what is queued; this frame goes out on its own at the end of the tick.
+      this.#flushBatch();
       const frame = Buffer.allocUnsafe(header + size);
       writeHeader(frame, 0, opcode, size);
-      if (typeof payload === 'string') frame.write(payload, header);
-      else payload.copy(frame, header);
-      if (!this.socket.destroyed) this.socket.write(frame);
-      return;
+      this.#buffer = frame;
+      this.#length = frame.length;
+      this.#schedule();
+      return [frame, header];
     }
     if (this.#buffer === null || this.#length + header + size > BATCH) {
-      this.flush();
+      this.#flushBatch();
       this.#buffer = Buffer.allocUnsafe(BATCH);
     }
-    const buffer = this.#buffer;
-    writeHeader(buffer, this.#length, opcode, size);
-    this.#length += header;
-    if (typeof payload === 'string') buffer.write(payload, this.#length);
-    else payload.copy(buffer, this.#length);
-    this.#length += size;
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      process.nextTick(() => {
-        this.#scheduled = false;
-        this.flush();
-      });
-    }
+    const at = this.#length + header;
+    writeHeader(this.#buffer, this.#length, opcode, size);
+    this.#length = at + size;
+    this.#schedule();
+    return [this.#buffer, at];
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    process.nextTick(() => {
+      this.#scheduled = false;
+      this.#flushBatch();
+    });
   }
 }
 
@@ -85,4 +138,17 @@ function writeHeader(buffer: Buffer, at: number, opcode: number, size: number): 
     buffer.writeUInt32BE(0, at + 2);
     buffer.writeUInt32BE(size, at + 6);
   }
+}
+
+/** Resolves on the socket's next 'drain', or when it closes. */
+export function drained(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.once('drain', done);
+    socket.once('close', done);
+  });
 }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
-import { constants, inflateSync } from 'node:zlib';
+import { constants, inflateRawSync, inflateSync } from 'node:zlib';
 import type { Emulator } from '../../src/emulator/index.js';
 import { RawClient, startEmulator } from './raw-client.js';
 
@@ -37,6 +37,58 @@ test('zlib-stream: binary frames, a 78 9c header once, every payload ending in 0
   // Every payload decoded by the independent decoder parses to what dusk's inflater produced.
   const payloads = text.split(/(?<=\})(?=\{"t")/).map((p) => JSON.parse(p));
   assert.deepEqual(payloads, c.messages);
+  c.close();
+});
+
+test('zlib-stream: one window across payloads, as Discord compresses, so a per-message inflater fails', async () => {
+  const c = await RawClient.open(emu.gatewayUrl, { v: '10', encoding: 'json' }, 'zlib-stream');
+  const ready = await c.ready();
+  const session = ready.d.session_id;
+  const d = { content: 'the same sentence, again and again, '.repeat(40), nonce: 'n' };
+  emu.dispatch('MESSAGE_CREATE', d, { session });
+  emu.dispatch('MESSAGE_CREATE', d, { session });
+  await c.next(() => c.dispatches().length === emu.session(session)!.seq);
+  const [first, second] = c.frames.slice(-2).map((f) => f.data);
+  // The repeat is mostly a reference into the window the first one filled.
+  assert.ok(
+    second!.length * 3 < first!.length,
+    `second payload ${second!.length} B, first ${first!.length} B`,
+  );
+  assert.throws(() =>
+    JSON.parse(inflateRawSync(second!, { finishFlush: constants.Z_SYNC_FLUSH }).toString()),
+  );
+  assert.deepEqual(c.messages.at(-1)!.d, d);
+  c.close();
+});
+
+test('a prepared burst is built whole and written only when sent, and frames made meanwhile keep stream order', async () => {
+  const c = await RawClient.open(emu.gatewayUrl, { v: '10', encoding: 'json' }, 'zlib-stream');
+  const ready = await c.ready();
+  const session = ready.d.session_id;
+  const before = emu.session(session)!.seq;
+  // What the emulator had built by the time the client received the burst's first frame.
+  let builtAtFirstFrame = -1;
+  c.ws.on('message', () => {
+    if (builtAtFirstFrame < 0 && c.messages.at(-1)?.s === before + 1)
+      builtAtFirstFrame = emu.session(session)!.seq;
+  });
+  const preparing = emu.prepareBurst(session, 20_000);
+  // Answered while the burst is being built: its ACK is compressed between two of the burst's dispatches.
+  c.send({ op: 1, d: before });
+  const burst = await preparing;
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(c.messages.length, before + 1, 'nothing reached the client before send()');
+  await burst.send();
+  const end = emu.session(session)!.seq;
+  await c.next((m) => m.op === 0 && m.s === end);
+  await c.next((m) => m.op === 11);
+  assert.equal(builtAtFirstFrame, before + 20_000);
+  assert.equal(c.error, null, 'one inflate context decoded the whole stream');
+  const seqs = c.dispatches().map((m) => m.s);
+  assert.deepEqual(
+    seqs,
+    Array.from({ length: seqs.length }, (_, i) => i + 1),
+  );
   c.close();
 });
 
