@@ -19,6 +19,7 @@
 import type { Socket } from 'node:net';
 
 const BATCH = 64 * 1024;
+const RELEASE_QUEUE = 1024 * 1024;
 const TEXT = 0x81; // FIN + text opcode
 const BINARY = 0x82; // FIN + binary opcode
 
@@ -42,8 +43,10 @@ export class FrameWriter {
     this.#flushBatch();
     while (this.#held !== null && this.#next < this.#held.length) {
       if (this.socket.destroyed) break;
-      const batch = this.#held[this.#next++]!;
-      if (!this.socket.write(batch)) await drained(this.socket);
+      this.socket.write(this.#held[this.#next++]!);
+      // Keep a few batches queued: stopping at every refused write would let the reader run dry
+      // while the 'drain' round trip completes.
+      if (this.socket.writableLength >= RELEASE_QUEUE) await drained(this.socket);
       // Frames written meanwhile join the queue behind the held ones.
       this.#flushBatch();
     }
