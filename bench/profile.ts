@@ -45,6 +45,9 @@ function where(url: string, line: number): string {
   return path.replace(/^.*\/(src|bench)\//, '$1/');
 }
 
+/** Where the JavaScript around native decompression lives (dusk's, the floor's and @discordjs/ws's). */
+const INFLATER_CODE = ['/minizlib/', '/minipass/', '/zlib-sync/', '/zstd-napi/'];
+
 function group(frame: ProfileNode['callFrame']): string {
   const { functionName: fn, url } = frame;
   if (fn === '(idle)') return 'idle';
@@ -53,12 +56,8 @@ function group(frame: ProfileNode['callFrame']): string {
   if (fn === 'parse' && !url) return 'JSON.parse';
   if (url.includes('/@discordjs/')) return '@discordjs/ws';
   if (url.includes('/node_modules/ws/')) return 'ws';
-  if (
-    url.includes('/zlib-sync/') ||
-    url.includes('/zstd-napi/') ||
-    fn === 'push' ||
-    fn === 'decompressStream'
-  )
+  const inflaterCode = INFLATER_CODE.some((part) => url.includes(part)) || url === 'node:zlib';
+  if (inflaterCode || fn === 'push' || fn === 'decompressStream' || (fn === 'writeSync' && !url))
     return url ? 'inflate wrapper' : 'native (inflate, toString, …)';
   if (url.includes('/src/')) return 'dusk';
   if (url.includes('/bench/')) return 'bench harness';

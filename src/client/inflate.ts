@@ -4,14 +4,17 @@
  * Discord's `zlib-stream` and `zstd-stream` are single compressed streams spanning the whole
  * connection; each payload ends on a flush boundary. Node's zlib streams would inflate every message
  * on the libuv thread pool and hand it back a tick later, which costs more than the inflation
- * itself at gateway message sizes. zlib-sync and zstd-napi expose the native streaming contexts
- * synchronously: a message goes in, its payload comes out on the same call stack, in order.
+ * itself at gateway message sizes. minizlib drives Node's own zlib synchronously (no native addon
+ * to build, nothing tied to one Node version) and zstd-napi exposes zstd's streaming context the
+ * same way: a message goes in, its payload comes out on the same call stack, in order.
  *
  * Both inflaters refuse to produce more than `maxSize` bytes for one payload, so a decompression
  * bomb ends the connection (the shard then resumes) instead of exhausting memory, and both turn a
  * corrupt stream into an `InflateError` instead of throwing from native code.
  */
 import { createRequire } from 'node:module';
+import { constants } from 'node:zlib';
+import { Inflate, type ZlibOptions } from 'minizlib';
 
 export type Compression = 'zlib-stream' | 'zstd-stream';
 
@@ -26,43 +29,26 @@ export interface Inflater {
 
 const require = createRequire(import.meta.url);
 
-interface ZlibSyncModule {
-  Inflate: new (options: {
-    chunkSize?: number;
-  }) => {
-    push(data: Buffer, flush: number): void;
-    err: number;
-    msg: string | null;
-    result: Buffer | string | null;
-  };
-  Z_SYNC_FLUSH: number;
-}
-
 interface ZstdBinding {
   DCtx: new () => {
     decompressStream(output: Buffer, input: Buffer): [number, number, number];
   };
 }
 
-let zlibSync: ZlibSyncModule | undefined;
 let zstd: ZstdBinding | undefined;
 
-function loadNative<T>(name: string, compression: Compression): T {
+/** Throws now, at configuration time, if the native module `compression` needs cannot be loaded. */
+export function checkCompressionAvailable(compression: Compression): void {
+  if (compression !== 'zstd-stream' || zstd) return;
   try {
-    return require(name) as T;
+    zstd = require('zstd-napi/binding.js') as ZstdBinding;
   } catch (cause) {
     throw new Error(
-      `${compression} needs the native module "${name}", which failed to load (${(cause as Error).message.split('\n')[0]}). ` +
-        `Rebuild it for this Node version with "npm rebuild ${name.split('/')[0]}", or connect without compression.`,
+      `zstd-stream needs the native module "zstd-napi", which failed to load (${(cause as Error).message.split('\n')[0]}). ` +
+        'Rebuild it with "npm rebuild zstd-napi", or use zlib-stream or no compression.',
       { cause },
     );
   }
-}
-
-/** Throws now, at configuration time, if the native module for `compression` cannot be loaded. */
-export function checkCompressionAvailable(compression: Compression): void {
-  if (compression === 'zlib-stream') zlibSync ??= loadNative<ZlibSyncModule>('zlib-sync', compression);
-  else zstd ??= loadNative<ZstdBinding>('zstd-napi/binding.js', compression);
 }
 
 export function createInflater(compression: Compression, maxSize: number): Inflater {
@@ -74,24 +60,29 @@ const ZLIB_SUFFIX = 0x0000ffff;
 
 /**
  * zlib-stream: messages are appended until one ends with the Z_SYNC_FLUSH marker 00 00 ff ff, then
- * the whole buffer goes through the connection's inflate context.
+ * the whole buffer goes through the connection's inflate context in one synchronous call. Node's
+ * zlib stops that call as soon as its output passes `maxSize`, so a bomb never gets inflated whole.
  */
 class ZlibStreamInflater implements Inflater {
-  readonly #inflate;
-  readonly #flush: number;
-  readonly #maxSize: number;
+  readonly #inflate: Inflate;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
+  #out: Buffer[] = [];
+  #error: Error | null = null;
+  readonly #maxSize: number;
 
   constructor(maxSize: number) {
-    const mod = zlibSync!;
-    // zlib-sync's default 16 KiB output chunk: a 64 KiB one costs ~48 KiB more per idle shard.
-    this.#inflate = new mod.Inflate({ chunkSize: 16 * 1024 });
-    this.#flush = mod.Z_SYNC_FLUSH;
     this.#maxSize = maxSize;
+    // maxOutputLength reaches Node's zlib through minizlib's options, though minizlib's types omit it.
+    this.#inflate = new Inflate({ flush: constants.Z_SYNC_FLUSH, maxOutputLength: maxSize } as ZlibOptions);
+    this.#inflate.on('data', (chunk: Buffer) => this.#out.push(chunk));
+    this.#inflate.on('error', (error: unknown) => {
+      this.#error = error as Error;
+    });
   }
 
   push(data: Buffer): Buffer | null {
+    if (this.#error) throw new InflateError(`zlib-stream inflate failed earlier: ${this.#error.message}`);
     const complete = data.length >= 4 && data.readUInt32BE(data.length - 4) === ZLIB_SUFFIX;
     if (!complete || this.#pending.length > 0) {
       this.#pending.push(data);
@@ -104,21 +95,20 @@ class ZlibStreamInflater implements Inflater {
       this.#pending = [];
       this.#pendingBytes = 0;
     }
-    this.#inflate.push(data, this.#flush);
-    if (this.#inflate.err < 0) {
+    this.#inflate.write(data);
+    const out = this.#out;
+    this.#out = [];
+    const error = this.#error as Error | null;
+    if (error) {
+      const message = error.message.replace(/^zlib: /, '');
       throw new InflateError(
-        `zlib-stream inflate failed: ${this.#inflate.msg ?? `error ${this.#inflate.err}`}`,
+        /larger than/.test(message)
+          ? `decompressed payload exceeds the ${this.#maxSize} byte limit`
+          : `zlib-stream inflate failed: ${message}`,
       );
     }
-    const out = this.#inflate.result;
-    if (out === null) throw new InflateError('zlib-stream inflate produced no output');
-    const buf = typeof out === 'string' ? Buffer.from(out) : out;
-    if (buf.length > this.#maxSize) {
-      throw new InflateError(
-        `decompressed payload of ${buf.length} bytes exceeds the ${this.#maxSize} byte limit`,
-      );
-    }
-    return buf;
+    if (out.length === 0) throw new InflateError('zlib-stream inflate produced no output');
+    return out.length === 1 ? out[0]! : Buffer.concat(out);
   }
 }
 
