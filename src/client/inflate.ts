@@ -98,13 +98,12 @@ class ZlibStreamInflater implements Inflater {
     this.#inflate.write(data);
     const out = this.#out;
     this.#out = [];
-    const error = this.#error as Error | null;
+    const error = this.#error as (Error & { code?: string }) | null;
     if (error) {
-      const message = error.message.replace(/^zlib: /, '');
       throw new InflateError(
-        /larger than/.test(message)
+        error.code === 'ERR_BUFFER_TOO_LARGE'
           ? `decompressed payload exceeds the ${this.#maxSize} byte limit`
-          : `zlib-stream inflate failed: ${message}`,
+          : `zlib-stream inflate failed: ${error.message.replace(/^zlib: /, '')}`,
       );
     }
     if (out.length === 0) throw new InflateError('zlib-stream inflate produced no output');
