@@ -47,4 +47,21 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then((code) => process.exit(code));
+/**
+ * Resolves once everything written to `stream` so far has been handed to the OS. stdout into a pipe
+ * is asynchronous, and `process.exit` drops what is still queued: the last lines (the shards'
+ * "closed" states) would be lost whenever the reader is slower than the writer.
+ */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.writableLength === 0 || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+
+main(process.argv.slice(2))
+  .then(async (code) => {
+    // A reader that never reads again must not keep the process alive: a second at most.
+    const timeout = new Promise((resolve) => setTimeout(resolve, 1000).unref());
+    await Promise.race([Promise.all([flushed(process.stdout), flushed(process.stderr)]), timeout]);
+    return code;
+  })
+  .then((code) => process.exit(code));

@@ -25,6 +25,12 @@ function start(options: Partial<EmulatorOptions> = {}): Promise<Emulator> {
   });
 }
 
+/** Polls `check` every 10 ms for up to `ms`; the caller asserts afterwards. */
+async function until(check: () => boolean, ms: number): Promise<void> {
+  for (const end = Date.now() + ms; !check() && Date.now() < end; )
+    await new Promise((r) => setTimeout(r, 10));
+}
+
 function assertNoToken(cli: CliProcess): void {
   assert.ok(!cli.stdout.includes(TOKEN), 'the token appeared on stdout');
   assert.ok(!cli.stderr.includes(TOKEN), 'the token appeared on stderr');
@@ -52,6 +58,26 @@ test('a second SIGINT right after the first is the same Ctrl-C (npm delivers it 
     assert.deepEqual([exit.code, exit.signal], [0, null], cli.stderr);
     assert.doesNotMatch(cli.stderr, /again: exiting without waiting/);
     assert.deepEqual(cli.shardsIn('closed'), new Set([0]), cli.stdout);
+  } finally {
+    await emu.close();
+  }
+});
+
+test('output still queued for a slow reader at exit is delivered, not dropped', async () => {
+  // Enough GUILD_CREATE lines to fill the pipe while the reader is paused.
+  const emu = await start({ guilds: 60 });
+  try {
+    const cli = listen(['--token', TOKEN, '--api', emu.apiUrl, '--format', 'ndjson']);
+    await cli.until(() => cli.shardsIn('active').size === 1, 'the shard active');
+    cli.child.stdout!.pause();
+    await new Promise((r) => setTimeout(r, 300));
+    cli.child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 300));
+    cli.child.stdout!.resume();
+    const exit = await cli.exited;
+    assert.deepEqual([exit.code, exit.signal], [0, null], cli.stderr);
+    assert.equal(cli.dispatches().filter((l) => l.event === 'GUILD_CREATE').length, 60);
+    assert.deepEqual(cli.shardsIn('closed'), new Set([0]));
   } finally {
     await emu.close();
   }
@@ -113,7 +139,9 @@ describe('dusk listen --format ndjson', () => {
       cli.dispatches().map((l) => `${l.seq}:${l.event}`),
       wanted,
     );
-    // Without --session-file, SIGINT ends the session (close 1000).
+    // Without --session-file, SIGINT ends the session (close 1000). The emulator, in this process, may
+    // read the close frame a moment after the CLI has exited.
+    await until(() => emu.session(session!.id)!.ended !== null, 2000);
     assert.equal(emu.session(session!.id)!.ended, 'client-close');
     assert.match(cli.stderr, /SIGINT: closing 1 shard\(s\) with close code 1000/);
     assertNoToken(cli);

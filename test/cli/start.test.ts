@@ -27,7 +27,8 @@ test('npm start without a token shows live events from the embedded emulator wit
   await cli.exited;
   // npm re-raises the signal for its own exit status; what matters is that dusk closed cleanly.
   assert.match(cli.stderr, /SIGINT: closing 2 shard\(s\) with close code 1000/);
-  assert.deepEqual(cli.shardsIn('closed'), new Set([0, 1]), cli.stderr);
+  const states = cli.lines.filter((l) => l.type === 'state');
+  assert.deepEqual(cli.shardsIn('closed'), new Set([0, 1]), JSON.stringify(states));
 });
 
 test('dusk listen without a token exits 0 on SIGINT', async () => {
