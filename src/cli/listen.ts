@@ -62,8 +62,6 @@ const EMBEDDED = { guilds: 40, shards: 2, maxConcurrency: 2, rate: 20, seed: 1, 
 
 /** Whole close of the shards must fit in the 5 s a supervisor is promised; the rest is exiting. */
 const CLOSE_BUDGET_MS = 4000;
-/** A second SIGINT/SIGTERM sooner than this after the first is the same Ctrl-C, delivered twice. */
-const REPEATED_SIGNAL_MS = 1000;
 
 export interface ShardSelection {
   ids: number[];
@@ -220,23 +218,17 @@ export async function run(argv: string[]): Promise<number> {
   let finish!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (finish = resolve));
   let stopping = false;
-  let stoppingAt = 0;
   const onSignal = (signal: string) => {
     if (stopping) {
-      // Ctrl-C under `npm start` arrives twice within milliseconds: the terminal signals the whole
-      // process group and npm forwards it too. Only a signal sent well after the first one means
-      // "stop waiting".
-      if (Date.now() - stoppingAt < REPEATED_SIGNAL_MS) return;
       process.stderr.write(`${signal} again: exiting without waiting\n`);
       process.exit(130);
     }
     stopping = true;
-    stoppingAt = Date.now();
     if (shutdown) void shutdown(signal).then(() => finish(0));
     else finish(0);
   };
   // Left in place until the process exits: without a handler, a signal arriving between the end of
-  // the close and the exit (npm's copy of a Ctrl-C) would kill the process with a signal status.
+  // the close and the exit (while the output is flushed) would kill the process with a signal status.
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   return listen(

@@ -45,24 +45,6 @@ function postMessage(emu: Emulator, content: string): string {
   return (event.d as { id: string }).id;
 }
 
-test('a second SIGINT right after the first is the same Ctrl-C (npm delivers it twice): the close goes on', async () => {
-  const emu = await start();
-  try {
-    const cli = listen(['--token', TOKEN, '--api', emu.apiUrl, '--format', 'ndjson']);
-    await cli.until(() => cli.shardsIn('active').size === 1, 'the shard active');
-    // A server that never answers the close frame keeps the shard closing for its 2 s handshake limit.
-    for (const s of emu.sessions()) if (s.connected) emu.fault(s.id, { type: 'stall' });
-    cli.child.kill('SIGINT');
-    await cli.until(() => cli.stderr.includes('closing 1 shard(s)'), 'the closing notice');
-    const exit = await cli.stop('SIGINT');
-    assert.deepEqual([exit.code, exit.signal], [0, null], cli.stderr);
-    assert.doesNotMatch(cli.stderr, /again: exiting without waiting/);
-    assert.deepEqual(cli.shardsIn('closed'), new Set([0]), cli.stdout);
-  } finally {
-    await emu.close();
-  }
-});
-
 test('output still queued for a slow reader at exit is delivered, not dropped', async () => {
   // Enough GUILD_CREATE lines to fill the pipe while the reader is paused.
   const emu = await start({ guilds: 60 });
