@@ -16,7 +16,6 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
-import { REST } from '@discordjs/rest';
 import { WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
 import type { GatewayIntentBits } from 'discord-api-types/v10';
 import { LocalIdentifyQueue } from '../src/client/identify-queue.js';
@@ -28,6 +27,7 @@ import {
   type Compress,
   createClient,
   djsCompression,
+  djsRest,
   FloorClient,
 } from './clients.js';
 
@@ -173,6 +173,22 @@ function rawLimit(frames: readonly Buffer[], compress: Compress): Record<string,
   return { events, ms, cpuMicros: cpu };
 }
 
+/** What every dusk manager of this process connects with. */
+const duskOptions = () => ({
+  token: config.token,
+  intents: config.intents,
+  gatewayUrl: config.gatewayUrl,
+  compress: config.compress,
+});
+
+/** What every @discordjs/ws manager of this process connects with. */
+const djsOptions = () => ({
+  token: config.token,
+  intents: config.intents as GatewayIntentBits,
+  rest: djsRest(config.apiUrl, config.token),
+  compression: djsCompression(config.compress),
+});
+
 const gc = () => {
   for (let i = 0; i < 4; i++) (globalThis as { gc?: () => void }).gc!();
 };
@@ -194,12 +210,9 @@ async function memory(): Promise<void> {
     previous = upTo;
     if (config.client === 'dusk') {
       const manager = new ShardManager({
-        token: config.token,
-        intents: config.intents,
-        gatewayUrl: config.gatewayUrl,
+        ...duskOptions(),
         shardCount: total,
         shardIds: ids,
-        compress: config.compress,
         identifyQueue: new LocalIdentifyQueue({ maxConcurrency: c, window: 0 }),
       });
       // An application listens; without a listener dusk would buffer events for an iterator instead.
@@ -210,10 +223,7 @@ async function memory(): Promise<void> {
       });
     } else {
       const manager = new WebSocketManager({
-        token: config.token,
-        intents: config.intents as GatewayIntentBits,
-        rest: new REST({ api: config.apiUrl.replace(/\/v10$/, ''), version: '10' }).setToken(config.token),
-        compression: djsCompression(config.compress),
+        ...djsOptions(),
         shardCount: total,
         shardIds: ids,
         buildIdentifyThrottler: () => ({ waitForIdentify: async () => {} }),
@@ -247,14 +257,7 @@ async function startup(): Promise<void> {
   const t0 = performance.now();
   const readyAt: number[] = [];
   if (config.client === 'dusk') {
-    const manager = new ShardManager({
-      token: config.token,
-      intents: config.intents,
-      gatewayUrl: config.gatewayUrl,
-      shardCount: n,
-      maxConcurrency: c,
-      compress: config.compress,
-    });
+    const manager = new ShardManager({ ...duskOptions(), shardCount: n, maxConcurrency: c });
     manager.on('dispatch', () => {});
     for (const shard of manager.shards.values())
       shard.on('ready', () => readyAt.push(performance.now() - t0));
@@ -263,10 +266,7 @@ async function startup(): Promise<void> {
     await manager.close();
   } else if (config.client === 'djs') {
     const manager = new WebSocketManager({
-      token: config.token,
-      intents: config.intents as GatewayIntentBits,
-      rest: new REST({ api: config.apiUrl.replace(/\/v10$/, ''), version: '10' }).setToken(config.token),
-      compression: djsCompression(config.compress),
+      ...djsOptions(),
       shardCount: n,
     });
     manager.on(WebSocketShardEvents.Dispatch, () => {});
