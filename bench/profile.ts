@@ -46,7 +46,7 @@ function where(url: string, line: number): string {
 }
 
 /** Where the JavaScript around native decompression lives (dusk's, the floor's and @discordjs/ws's). */
-const INFLATER_CODE = ['/minizlib/', '/minipass/', '/zlib-sync/', '/zstd-napi/'];
+const INFLATER_CODE = ['/src/zlib-context', '/zlib-sync/', '/zstd-napi/'];
 
 function group(frame: ProfileNode['callFrame']): string {
   const { functionName: fn, url } = frame;

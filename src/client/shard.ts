@@ -533,6 +533,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
           conn.ended = true;
           conn.heartbeater?.stop();
           conn.timer?.cancel();
+          conn.inflater?.close();
           conn.abort.abort(new ShardClosedError('connection ended'));
           if (this.#conn === conn) this.#conn = null;
           this.#latency.reset();

@@ -7,15 +7,14 @@
  * sync flush (`00 00 ff ff`). Back-references across payloads are what make a real stream ~4× smaller
  * than payloads compressed one by one, and what break a client that inflates each message with a
  * fresh context, so the emulator must produce them too. Node's zlib streams would deflate on the
- * thread pool a tick later; minizlib drives the same native zlib synchronously, so a payload goes in
- * and its bytes come out on the same call stack, in order.
+ * thread pool a tick later; `ZlibContext` drives the same native zlib synchronously, so a payload
+ * goes in and its bytes come out on the same call stack, in order.
  *
  * `zstd-stream` uses zstd-napi's native streaming context the same way: each payload is written
  * with `ZSTD_e_flush`, so one zstd frame spans the connection.
  */
 import { createRequire } from 'node:module';
-import { constants } from 'node:zlib';
-import { Deflate } from 'minizlib';
+import { ZlibContext } from '../zlib-context.js';
 
 export type Compression = 'zlib-stream' | 'zstd-stream';
 
@@ -33,19 +32,11 @@ export interface Compressor {
 }
 
 class ZlibStreamCompressor implements Compressor {
-  // Every write ends in a sync flush, so one write is one payload.
-  readonly #deflate = new Deflate({ flush: constants.Z_SYNC_FLUSH });
-  #out: Buffer[] = [];
-
-  constructor() {
-    this.#deflate.on('data', (chunk: Buffer) => this.#out.push(chunk));
-  }
+  readonly #context = ZlibContext.deflate();
 
   text(payload: string): Buffer {
-    this.#deflate.write(payload);
-    const out = this.#out;
-    this.#out = [];
-    return out.length === 1 ? out[0]! : Buffer.concat(out);
+    // Copied out of the context's shared output: the frame waits in the socket's queue.
+    return Buffer.from(this.#context.write(Buffer.from(payload)));
   }
 }
 
