@@ -178,24 +178,32 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
     return { next: () => this.#queue.next() };
   }
 
-  /** Reads every shard's own stream into the merged one, waiting whenever the merged one is full. */
+  /**
+   * Reads every shard's own stream into the merged one, waiting whenever the merged one is full.
+   * A chain of callbacks rather than an async loop per shard: a suspended async function keeps its
+   * last value in its saved registers, which here would hold every idle shard's last event (often
+   * its READY, with the user, guild list and settings) for as long as the shard stays quiet.
+   */
   #pump(): void {
     if (this.#pumping) return;
     this.#pumping = true;
     for (const shard of this.#shards.values()) {
-      void (async () => {
-        try {
-          for await (const event of shard) {
-            this.emit('dispatch', event);
+      const events = shard[Symbol.asyncIterator]();
+      const step = (): void => {
+        events.next().then(
+          (result) => {
+            if (result.done) return;
+            this.emit('dispatch', result.value);
             // As with a single shard: listeners alone need no buffer.
             const buffered = this.#iterated || this.listenerCount('dispatch') === 0;
-            if (buffered && !this.#queue.push(event))
-              await new Promise<void>((resolve) => (this.#drained = chain(this.#drained, resolve)));
-          }
-        } catch {
-          // A fatal close ends that shard's stream; the 'fatal' event reports it.
-        }
-      })();
+            if (buffered && !this.#queue.push(result.value)) this.#drained = chain(this.#drained, step);
+            else step();
+            // A fatal close ends that shard's stream with an error; the 'fatal' event reports it.
+          },
+          () => {},
+        );
+      };
+      step();
     }
   }
 }

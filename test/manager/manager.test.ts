@@ -163,3 +163,40 @@ test('the merged stream tags events with their shard; commands reach the shard t
   );
   await emu.close();
 });
+
+test('an idle shard does not keep its last event alive (the READY payload is freed once delivered)', async () => {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  // heartbeatInterval long enough that nothing arrives after the guilds: the shards stay quiet.
+  const emu = await startEmulator({ guilds: 2, heartbeatInterval: 60_000 });
+  const manager = new ShardManager({
+    token: TOKEN,
+    intents: 'GUILDS',
+    gatewayUrl: emu.gatewayUrl,
+    shardCount: 2,
+  });
+  const readies: WeakRef<object>[] = [];
+  manager.on('dispatch', (event) => {
+    if (event.t === 'READY') readies.push(new WeakRef(event.d));
+  });
+  try {
+    await manager.start();
+    await until(() => readies.length === 2);
+    // Let the last GUILD_CREATEs through, then collect.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.deepEqual(
+      readies.map((r) => r.deref() === undefined),
+      [true, true],
+      'a READY payload is still reachable after delivery',
+    );
+  } finally {
+    await manager.close();
+    await emu.close();
+  }
+});
