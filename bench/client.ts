@@ -18,9 +18,9 @@ import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
 import type { GatewayIntentBits } from 'discord-api-types/v10';
-import { LocalIdentifyQueue } from '../src/client/identify-queue.js';
-import { createInflater } from '../src/client/inflate.js';
-import { ShardManager } from '../src/client/manager.js';
+import { LocalIdentifyQueue } from '../dist/client/identify-queue.js';
+import { createInflater } from '../dist/client/inflate.js';
+import { ShardManager } from '../dist/client/manager.js';
 import {
   type BenchClient,
   type ClientKind,

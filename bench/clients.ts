@@ -13,9 +13,9 @@ import { REST } from '@discordjs/rest';
 import { CompressionMethod, WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
 import type { GatewayIntentBits } from 'discord-api-types/v10';
 import { WebSocket } from 'ws';
-import { LocalIdentifyQueue } from '../src/client/identify-queue.js';
-import { createInflater } from '../src/client/inflate.js';
-import { Shard } from '../src/client/shard.js';
+import { LocalIdentifyQueue } from '../dist/client/identify-queue.js';
+import { createInflater } from '../dist/client/inflate.js';
+import { Shard } from '../dist/client/shard.js';
 
 export type ClientKind = 'dusk' | 'djs' | 'floor';
 export type Compress = 'zlib-stream' | 'zstd-stream' | null;

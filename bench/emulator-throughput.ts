@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { Emulator, type WorldDispatch } from '../src/emulator/index.js';
+import { Emulator, type WorldDispatch } from '../dist/emulator/index.js';
 
 export interface EmulatorThroughput {
   dispatches: number;

@@ -10,7 +10,7 @@
  * @discordjs/ws with a throttler that never waits), because this measures what a shard costs to
  * keep, not how long it takes to start.
  */
-import { Emulator } from '../src/emulator/index.js';
+import { Emulator } from '../dist/emulator/index.js';
 import type { ClientKind, Compress } from './clients.js';
 import { emulatorTarget, spawnClient } from './spawn.js';
 

@@ -41,12 +41,14 @@ function where(url: string, line: number): string {
   const i = path.lastIndexOf('/node_modules/');
   if (i >= 0) return `${path.slice(i + 14)}:${line + 1}`;
   if (path.startsWith('node:')) return `${path}:${line + 1}`;
-  // Line numbers of tsx-compiled files point into the generated code: name the file only.
-  return path.replace(/^.*\/(src|bench)\//, '$1/');
+  // dusk runs compiled by tsc (dist/), whose lines follow the sources closely; the harness runs
+  // through tsx, whose line numbers point into generated code: name its file only.
+  if (path.includes('/dist/')) return `${path.replace(/^.*\/dist\//, 'dist/')}:${line + 1}`;
+  return path.replace(/^.*\/bench\//, 'bench/');
 }
 
 /** Where the JavaScript around native decompression lives (dusk's, the floor's and @discordjs/ws's). */
-const INFLATER_CODE = ['/src/zlib-context', '/zlib-sync/', '/zstd-napi/'];
+const INFLATER_CODE = ['/dist/zlib-context', '/zlib-sync/', '/zstd-napi/'];
 
 function group(frame: ProfileNode['callFrame']): string {
   const { functionName: fn, url } = frame;
@@ -59,7 +61,7 @@ function group(frame: ProfileNode['callFrame']): string {
   const inflaterCode = INFLATER_CODE.some((part) => url.includes(part)) || url === 'node:zlib';
   if (inflaterCode || fn === 'push' || fn === 'decompressStream' || (fn === 'writeSync' && !url))
     return url ? 'inflate wrapper' : 'native (inflate, toString, …)';
-  if (url.includes('/src/')) return 'dusk';
+  if (url.includes('/dist/')) return 'dusk';
   if (url.includes('/bench/')) return 'bench harness';
   if (url.startsWith('node:')) return 'node core';
   return url ? 'other JS' : 'native (inflate, toString, …)';

@@ -8,7 +8,7 @@
  * is the loss test: at the end the sequence numbers the client received are compared with the
  * session's log on the emulator, which must match exactly once each, in order.
  */
-import { Emulator } from '../src/emulator/index.js';
+import { Emulator } from '../dist/emulator/index.js';
 import type { ClientKind, Compress } from './clients.js';
 import { emulatorTarget, spawnClient } from './spawn.js';
 import type { Traffic } from './traffic.js';

@@ -7,6 +7,12 @@
  * the Markdown tables and the verdict on every target go to stdout; everything measured is written
  * to `.bench-results/latest.json`.
  *
+ * dusk is measured as it is published: compiled by tsc into dist/, which `npm run bench` rebuilds
+ * first. Run from its sources through tsx, every closure would also carry a `name` property that
+ * esbuild's keepNames adds (a property store per closure instance, about 2 KB per idle shard and a
+ * defineProperty call per closure created) that no installed copy has; @discordjs/ws runs from its
+ * own compiled files too.
+ *
  * The emulator runs in this process and every client in its own (bench/client.ts), so on a 2-core
  * machine each side has a core. Throughput runs are repeated (`--repeat`, default 2) and the best
  * run of each configuration is kept, the usual way to keep a background hiccup out of a throughput

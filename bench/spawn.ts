@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { Emulator } from '../src/emulator/index.js';
+import type { Emulator } from '../dist/emulator/index.js';
 import type { ChildConfig } from './client.js';
 import { ALL_INTENTS } from './traffic.js';
 

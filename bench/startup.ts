@@ -8,7 +8,7 @@
  * The emulator enforces the real 5 s window, so a client that identified early would be refused
  * with op 9 (counted and reported), not rewarded.
  */
-import { Emulator } from '../src/emulator/index.js';
+import { Emulator } from '../dist/emulator/index.js';
 import type { ClientKind } from './clients.js';
 import { spawnClient } from './spawn.js';
 import { ALL_INTENTS } from './traffic.js';

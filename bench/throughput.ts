@@ -12,7 +12,7 @@
  * per event than a fast client spends inflating it, so a live burst would time the emulator. Its CPU
  * per event while writing is recorded too.
  */
-import { Emulator } from '../src/emulator/index.js';
+import { Emulator } from '../dist/emulator/index.js';
 import type { ClientKind, Compress } from './clients.js';
 import { emulatorTarget, spawnClient } from './spawn.js';
 import type { Traffic } from './traffic.js';

@@ -9,7 +9,7 @@
  * starts and ends with a MESSAGE_CREATE, so a client that only sees the wanted events can still time
  * a window from its first event to its last, and the window covers whole cycles of the list.
  */
-import { Emulator, type WorldDispatch } from '../src/emulator/index.js';
+import { Emulator, type WorldDispatch } from '../dist/emulator/index.js';
 
 export const ALL_INTENTS = 53608447;
 export type MixName = 'messages' | 'realistic' | 'filtered';

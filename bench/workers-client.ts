@@ -2,7 +2,7 @@
  * The client side of bench/workers.ts: a WorkerShardManager counting delivered dispatches, reporting
  * the time from the first to the `expected`-th after READY as a JSON line.
  */
-import { LocalIdentifyQueue, WorkerShardManager } from '../src/index.js';
+import { LocalIdentifyQueue, WorkerShardManager } from '../dist/index.js';
 
 const [url, token, shardsArg, workersArg, expectedArg] = process.argv.slice(2) as [
   string,

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { Emulator } from '../src/emulator/index.js';
+import { Emulator } from '../dist/emulator/index.js';
 
 export interface WorkersResult {
   workers: number;
