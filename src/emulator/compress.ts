@@ -49,19 +49,21 @@ interface ZstdBinding {
 let zstd: ZstdBinding | undefined;
 const ZSTD_E_FLUSH = 1;
 
+/** Output space shared by every zstd connection: each chunk is copied out before the next call. */
+let zstdOut = Buffer.allocUnsafe(64 * 1024);
+
 class ZstdStreamCompressor implements Compressor {
   readonly #ctx = new (zstd ??= createRequire(import.meta.url)('zstd-napi/binding.js') as ZstdBinding).CCtx();
-  #out = Buffer.allocUnsafe(64 * 1024);
 
   text(payload: string): Buffer {
     let input = Buffer.from(payload);
     const chunks: Buffer[] = [];
     for (;;) {
-      const [remaining, produced, consumed] = this.#ctx.compressStream2(this.#out, input, ZSTD_E_FLUSH);
-      chunks.push(Buffer.from(this.#out.subarray(0, produced)));
+      const [remaining, produced, consumed] = this.#ctx.compressStream2(zstdOut, input, ZSTD_E_FLUSH);
+      chunks.push(Buffer.from(zstdOut.subarray(0, produced)));
       input = input.subarray(consumed);
       if (remaining === 0 && input.length === 0) break;
-      if (produced === this.#out.length) this.#out = Buffer.allocUnsafe(this.#out.length * 2);
+      if (produced === zstdOut.length) zstdOut = Buffer.allocUnsafe(zstdOut.length * 2);
     }
     return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   }
