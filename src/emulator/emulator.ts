@@ -12,7 +12,7 @@
  * What a guild looks like, and what the events in it say, is the world's business (`world.ts`).
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type Clock, systemClock, type Timer } from '../clock.js';
@@ -24,7 +24,7 @@ import { isSnowflake } from '../protocol/snowflake.js';
 import type { Compression, DispatchParts } from './compress.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { type ChaosSpec, type Fault, parseChaos, startChaos } from './faults.js';
-import { controlHandler, restHandler } from './http.js';
+import { controlHandler, requestUrl, restHandler } from './http.js';
 import { IdentifyLimits, type SessionStartLimitOptions } from './identify-limits.js';
 import { dispatchParts, GatewaySession, type LogEntry } from './session.js';
 import { SeededWorld } from './world.js';
@@ -679,15 +679,14 @@ export class Emulator implements ConnectionHost {
     return session;
   }
 
-  #accept(ws: WebSocket, socket: Socket, request: IncomingMessage, path: string): void {
-    const url = new URL(request.url ?? '/', 'http://localhost');
+  #accept(ws: WebSocket, socket: Socket, url: URL): void {
     const compress = url.searchParams.get('compress');
     const encoding = url.searchParams.get('encoding') ?? 'json';
     const v = url.searchParams.get('v');
     const supported = compress === null || compress === 'zlib-stream' || compress === 'zstd-stream';
     const connection = new Connection(this, ws, socket, {
       compress: supported ? (compress as Compression | null) : null,
-      onResumeUrl: path === '/resume',
+      onResumeUrl: url.pathname === '/resume',
     });
     this.#connections.add(connection);
     this.#counters.connections++;
@@ -702,14 +701,12 @@ export class Emulator implements ConnectionHost {
     this.#wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 1 << 20 });
     this.#server = createServer(restHandler(this));
     this.#server.on('upgrade', (request, socket, head) => {
-      const path = new URL(request.url ?? '/', 'http://localhost').pathname;
-      if (path !== '/' && path !== '/resume') {
+      const url = requestUrl(request);
+      if (url?.pathname !== '/' && url?.pathname !== '/resume') {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
         return;
       }
-      this.#wss!.handleUpgrade(request, socket, head, (ws) =>
-        this.#accept(ws, socket as Socket, request, path),
-      );
+      this.#wss!.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, socket as Socket, url));
     });
     this.#base = await listen(this.#server, this.#init.port ?? 0, host);
     if (this.#init.controlPort !== null) {

@@ -54,10 +54,25 @@ async function readJson(request: IncomingMessage): Promise<Record<string, unknow
   }
 }
 
+/**
+ * The request target as a URL. Node hands over whatever the client wrote; resolved against a base,
+ * a target such as `//x` would name a host and `new URL` would throw, so the target is always read
+ * as a path on this server. Null when even that fails.
+ */
+export function requestUrl(request: IncomingMessage): URL | null {
+  const target = request.url ?? '/';
+  try {
+    return new URL(`http://localhost${target.startsWith('/') ? target : `/${target}`}`);
+  } catch {
+    return null;
+  }
+}
+
 /** Runs `route` and turns thrown errors into JSON answers, so a bad request never crashes the emulator. */
 function serve(route: (request: IncomingMessage, url: URL) => Promise<[number, unknown]>): Handler {
   return (request, response) => {
-    const url = new URL(request.url ?? '/', 'http://localhost');
+    const url = requestUrl(request);
+    if (!url) return send(response, 400, { message: 'Malformed request target.', code: 0 });
     route(request, url).then(
       ([status, body]) => send(response, status, body),
       (error: unknown) => {

@@ -2,6 +2,7 @@
  * The emulator's REST routes (gateway bootstrap and message creation) and its control surface.
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import type { Emulator } from '../../src/emulator/index.js';
 import { RawClient, startEmulator, TOKEN } from './raw-client.js';
@@ -111,6 +112,34 @@ test('POST /channels/{id}/messages: 404 unknown channel, 400 empty message, 401 
   });
   assert.equal(broken.status, 400);
   assert.equal((await api('/nothing/here')).status, 404);
+});
+
+/** Writes `request` on a fresh TCP connection and returns the status line of the answer. */
+function rawStatus(base: string, request: string): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(request));
+    let text = '';
+    socket.on('data', (chunk) => (text += chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(text.split('\r\n')[0]!));
+  });
+}
+
+test('odd request targets get an HTTP error, and both servers keep serving', async () => {
+  const upgrade = (target: string) =>
+    `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+    'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+  const plain = (target: string) => `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
+  // `//host…` would be read as a URL naming another host.
+  assert.equal(await rawStatus(emu.apiUrl, upgrade('//?v=10&encoding=json')), 'HTTP/1.1 404 Not Found');
+  assert.equal(await rawStatus(emu.apiUrl, upgrade('//[bad')), 'HTTP/1.1 404 Not Found');
+  assert.equal(await rawStatus(emu.apiUrl, plain('//[bad')), 'HTTP/1.1 404 Not Found');
+  assert.equal(await rawStatus(emu.controlUrl!, plain('//[bad')), 'HTTP/1.1 404 Not Found');
+  assert.equal((await api('/gateway')).status, 200);
+  const client = await RawClient.open(emu.gatewayUrl);
+  assert.equal((await client.next(() => true)).op, 10);
+  client.close();
 });
 
 test('the control surface listens on loopback only and reports sessions, counters and logs', async () => {
