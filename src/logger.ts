@@ -38,9 +38,45 @@ export function consoleLogger(
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
 }
 
-/** Wraps any logger so that what reaches it is redacted and prefixed (e.g. "shard 3"). */
+/**
+ * Wraps any logger so that what reaches it is redacted and prefixed (e.g. "shard 3"). The methods
+ * live on the prototype, so a thousand shards share them, and they call the base logger as a method,
+ * so loggers that rely on `this` (pino, winston, classes) keep working.
+ */
 export function scopedLogger(base: Logger, prefix: string): Logger {
-  const wrap = (fn: Logger['debug']) => (message: string, fields?: Record<string, unknown>) =>
-    fn(redact(`${prefix}: ${message}`), fields && JSON.parse(redact(JSON.stringify(fields))));
-  return { debug: wrap(base.debug), info: wrap(base.info), warn: wrap(base.warn), error: wrap(base.error) };
+  return base === silentLogger ? silentLogger : new ScopedLogger(base, prefix);
+}
+
+class ScopedLogger implements Logger {
+  readonly #base: Logger;
+  readonly #prefix: string;
+
+  constructor(base: Logger, prefix: string) {
+    this.#base = base;
+    this.#prefix = prefix;
+  }
+
+  debug(message: string, fields?: Record<string, unknown>): void {
+    this.#base.debug(this.#text(message), redactFields(fields));
+  }
+
+  info(message: string, fields?: Record<string, unknown>): void {
+    this.#base.info(this.#text(message), redactFields(fields));
+  }
+
+  warn(message: string, fields?: Record<string, unknown>): void {
+    this.#base.warn(this.#text(message), redactFields(fields));
+  }
+
+  error(message: string, fields?: Record<string, unknown>): void {
+    this.#base.error(this.#text(message), redactFields(fields));
+  }
+
+  #text(message: string): string {
+    return redact(`${this.#prefix}: ${message}`);
+  }
+}
+
+function redactFields(fields: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  return fields && JSON.parse(redact(JSON.stringify(fields)));
 }
