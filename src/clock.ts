@@ -23,12 +23,24 @@ export interface Clock {
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout(fn, ms) {
-    const handle = setTimeout(fn, Math.max(0, ms));
-    handle.unref?.();
-    return { cancel: () => clearTimeout(handle) };
+    return new SystemTimer(fn, ms);
   },
   random: Math.random,
 };
+
+/** A class rather than a `{ cancel }` closure: an idle shard holds a few timers for hours. */
+class SystemTimer implements Timer {
+  readonly #handle: NodeJS.Timeout;
+
+  constructor(fn: () => void, ms: number) {
+    this.#handle = setTimeout(fn, Math.max(0, ms));
+    this.#handle.unref?.();
+  }
+
+  cancel(): void {
+    clearTimeout(this.#handle);
+  }
+}
 
 /** Resolves after `ms` on `clock`, or rejects when `signal` aborts first. */
 export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {

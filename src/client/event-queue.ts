@@ -19,10 +19,15 @@ export class EventQueue<T> {
   #error: unknown = undefined;
   #onDrain: () => void;
 
-  constructor(highWaterMark: number, onDrain: () => void) {
+  /** Throws unless `highWaterMark` is a valid size, for owners that create their queue later. */
+  static check(highWaterMark: number): void {
     if (!Number.isInteger(highWaterMark) || highWaterMark < 1) {
       throw new RangeError(`the event buffer size must be a positive integer, got ${highWaterMark}`);
     }
+  }
+
+  constructor(highWaterMark: number, onDrain: () => void) {
+    EventQueue.check(highWaterMark);
     this.highWaterMark = highWaterMark;
     this.lowWaterMark = Math.floor(highWaterMark / 2);
     this.#onDrain = onDrain;

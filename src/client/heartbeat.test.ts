@@ -18,7 +18,9 @@ function harness(options: { interval?: number; random?: number[]; start?: number
       latency.sent(clock.now());
     },
     zombie: () => state.zombies.push(clock.now()),
-    paused: () => state.paused,
+    get paused() {
+      return state.paused;
+    },
   });
   /** The server sends something (any message counts for liveness). */
   const receive = (message: { op: number; s?: number | null }) => {

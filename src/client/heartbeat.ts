@@ -63,7 +63,7 @@ export interface HeartbeatHooks {
   /** Nothing was received during a whole interval. */
   zombie(): void;
   /** True while the socket is paused for backpressure. */
-  paused(): boolean;
+  readonly paused: boolean;
 }
 
 export class Heartbeater {
@@ -110,7 +110,7 @@ export class Heartbeater {
 
   #tick(): void {
     if (this.#stopped) return;
-    if (!this.#heardSinceBeat && !this.#hooks.paused()) {
+    if (!this.#heardSinceBeat && !this.#hooks.paused) {
       this.stop();
       this.#hooks.zombie();
       return;

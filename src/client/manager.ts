@@ -7,19 +7,24 @@
  * shard, one merged stream of events tagged with their shard, commands to every shard or to the
  * shard that owns a guild, and a clean shutdown that can keep every session for a later resume.
  *
- * The merged stream reads each shard with its own bounded iterator and feeds one bounded queue, so a
- * slow consumer pauses the shards' sockets instead of growing memory, and nothing is dropped.
+ * The manager listens to its shards rather than iterating them, with listeners shared by every
+ * shard (an emitter calls a listener with the emitting shard as `this`), so an idle shard costs the
+ * manager nothing but its map entry. Events go to the manager's 'dispatch' listeners at once and,
+ * when the application iterates (or has no listener yet), into one bounded queue; when that queue
+ * is full, the shard that filled it stops reading until it drains, so a slow consumer pauses sockets
+ * instead of growing memory, and nothing is dropped.
  */
 import { EventEmitter } from 'node:events';
 import { type Logger, silentLogger } from '../logger.js';
 import { shardForGuild } from '../protocol/snowflake.js';
+import type { GatewayCloseError } from './errors.js';
 import { EventQueue } from './event-queue.js';
 import type { LatencyStats } from './heartbeat.js';
 import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
 import { bucketOrder } from './ranges.js';
 import { fetchGatewayBot, type RestOptions } from './rest.js';
 import type { SessionInfo } from './session.js';
-import { type Dispatch, Shard, type ShardOptions, type ShardState } from './shard.js';
+import { type Dispatch, holdReading, Shard, type ShardOptions, type ShardState } from './shard.js';
 
 export type ManagerShardOptions = Omit<ShardOptions, 'shardId' | 'shardCount' | 'identifyQueue'>;
 
@@ -52,8 +57,8 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
   readonly identifyQueue: IdentifyQueue;
   readonly #shards = new Map<number, Shard>();
   readonly #queue: EventQueue<Dispatch>;
-  #drained: (() => void) | null = null;
-  #pumping = false;
+  /** Shards stopped because the queue filled up; they read again when it drains. */
+  readonly #held = new Set<Shard>();
   #iterated = false;
 
   constructor(options: ShardManagerOptions) {
@@ -72,6 +77,18 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
       });
     const ids = shardIds ?? Array.from({ length: shardCount }, (_, i) => i);
     if (new Set(ids).size !== ids.length) throw new RangeError('shardIds has duplicates');
+    this.#queue = new EventQueue<Dispatch>(options.bufferSize ?? 10_000, () => {
+      for (const shard of this.#held) shard[holdReading](false);
+      this.#held.clear();
+    });
+    const manager = this;
+    const forward = (event: Dispatch) => this.#forward(event);
+    function onState(this: Shard, state: ShardState) {
+      manager.emit('state', this.shardId, state);
+    }
+    function onFatal(this: Shard, error: GatewayCloseError) {
+      manager.emit('fatal', this.shardId, error);
+    }
     for (const id of bucketOrder(ids, this.maxConcurrency)) {
       const shard = new Shard({
         ...shardOptions,
@@ -80,15 +97,11 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
         shardCount,
         identifyQueue: this.identifyQueue,
       });
-      shard.on('state', (state) => this.emit('state', id, state));
-      shard.on('fatal', (error) => this.emit('fatal', id, error));
+      shard.on('dispatch', forward);
+      shard.on('state', onState);
+      shard.on('fatal', onFatal);
       this.#shards.set(id, shard);
     }
-    this.#queue = new EventQueue<Dispatch>(options.bufferSize ?? 10_000, () => {
-      const wake = this.#drained;
-      this.#drained = null;
-      wake?.();
-    });
   }
 
   /**
@@ -134,7 +147,6 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
 
   /** Starts every shard (in bucket order); resolves when all are READY or RESUMED. */
   async start(): Promise<void> {
-    this.#pump();
     await Promise.all([...this.#shards.values()].map((s) => s.connect()));
   }
 
@@ -174,45 +186,16 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
 
   [Symbol.asyncIterator](): AsyncIterator<Dispatch> {
     this.#iterated = true;
-    this.#pump();
     return { next: () => this.#queue.next() };
   }
 
-  /**
-   * Reads every shard's own stream into the merged one, waiting whenever the merged one is full.
-   * A chain of callbacks rather than an async loop per shard: a suspended async function keeps its
-   * last value in its saved registers, which here would hold every idle shard's last event (often
-   * its READY, with the user, guild list and settings) for as long as the shard stays quiet.
-   */
-  #pump(): void {
-    if (this.#pumping) return;
-    this.#pumping = true;
-    for (const shard of this.#shards.values()) {
-      const events = shard[Symbol.asyncIterator]();
-      const step = (): void => {
-        events.next().then(
-          (result) => {
-            if (result.done) return;
-            this.emit('dispatch', result.value);
-            // As with a single shard: listeners alone need no buffer.
-            const buffered = this.#iterated || this.listenerCount('dispatch') === 0;
-            if (buffered && !this.#queue.push(result.value)) this.#drained = chain(this.#drained, step);
-            else step();
-            // A fatal close ends that shard's stream with an error; the 'fatal' event reports it.
-          },
-          () => {},
-        );
-      };
-      step();
-    }
+  #forward(event: Dispatch): void {
+    this.emit('dispatch', event);
+    // As with a single shard: listeners alone need no buffer.
+    if (!this.#iterated && this.listenerCount('dispatch') > 0) return;
+    if (this.#queue.push(event)) return;
+    const shard = this.#shards.get(event.shardId)!;
+    this.#held.add(shard);
+    shard[holdReading](true);
   }
-}
-
-function chain(first: (() => void) | null, second: () => void): () => void {
-  return first
-    ? () => {
-        first();
-        second();
-      }
-    : second;
 }

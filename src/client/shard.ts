@@ -42,7 +42,7 @@ import { type BackoffOptions, backoffDelay, reidentifyDelay } from './backoff.js
 import { type Envelope, readEnvelope, readEnvelopeHead } from './decode.js';
 import { GatewayCloseError, PayloadTooLargeError, ShardClosedError } from './errors.js';
 import { EventQueue } from './event-queue.js';
-import { Heartbeater, Latency, type LatencyStats } from './heartbeat.js';
+import { Heartbeater, type HeartbeatHooks, Latency, type LatencyStats } from './heartbeat.js';
 import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
 import { type Compression, checkCompressionAvailable, createInflater, type Inflater } from './inflate.js';
 import { RateLimiter, type RateLimiterState, reservedSlots } from './ratelimiter.js';
@@ -129,12 +129,13 @@ interface PendingCommand {
   readonly reject: (error: Error) => void;
 }
 
-/** One live socket and everything that must not outlive it. */
-interface Connection {
+/** One live socket and everything that must not outlive it; its heartbeater reports to it. */
+interface Connection extends HeartbeatHooks {
   readonly ws: WebSocket;
   readonly inflater: Inflater | null;
   readonly limiter: RateLimiter;
-  readonly abort: AbortController;
+  /** Cancels the wait in the identify queue when the connection ends; only exists during it. */
+  abort: AbortController | null;
   heartbeater: Heartbeater | null;
   timer: Timer | null;
   paused: boolean;
@@ -161,6 +162,16 @@ export interface ShardEvents {
 }
 
 const DEFAULT_GATEWAY = 'wss://gateway.discord.gg';
+const DEFAULT_PROPERTIES = Object.freeze({ os: process.platform, browser: 'dusk', device: 'dusk' });
+const DEFAULT_TIMEOUTS: Required<ShardTimeouts> = Object.freeze({
+  connect: 15_000,
+  hello: 20_000,
+  ready: 20_000,
+});
+const DEFAULT_BACKOFF: BackoffOptions = Object.freeze({});
+
+/** The key of the method through which a shard's owner holds its reading (not part of the public API). */
+export const holdReading: unique symbol = Symbol('dusk.holdReading');
 
 export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Dispatch> {
   readonly shardId: number;
@@ -181,7 +192,9 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   readonly #timeouts: Required<ShardTimeouts>;
   readonly #backoff: BackoffOptions;
   readonly #sendLimit: { limit: number; windowMs: number } | undefined;
-  readonly #queue: EventQueue<Dispatch>;
+  readonly #bufferSize: number;
+  /** Created when first needed: an application that only listens never buffers. */
+  #queue: EventQueue<Dispatch> | null = null;
   readonly #latency = new Latency();
   /** Session id and resume URL; the sequence lives in #sequence so dispatches never copy this. */
   #session: Omit<SessionInfo, 'sequence'> | null;
@@ -201,8 +214,12 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   #iterated = false;
   /** The application asked to stop reading (pause()); independent of the buffer's own pausing. */
   #userPaused = false;
-  #finalSave: Promise<void> = Promise.resolve();
-  #firstActive: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void };
+  /** The owner (a ShardManager whose merged buffer is full) asked to stop reading. */
+  #held = false;
+  #finalSave: Promise<void> | null = null;
+  /** What connect() returns until the shard is first active; created by the first connect(). */
+  #firstActive: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void } | null = null;
+  #wasActive = false;
 
   constructor(options: ShardOptions) {
     super();
@@ -241,35 +258,33 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.#wanted = options.events ? new Set(options.events) : null;
     this.#largeThreshold = largeThreshold;
     this.#presence = options.presence;
-    this.#properties = {
-      os: options.properties?.os ?? process.platform,
-      browser: options.properties?.browser ?? 'dusk',
-      device: options.properties?.device ?? 'dusk',
-    };
+    // Options left out share one default object: a thousand shards need not carry a thousand copies.
+    this.#properties = options.properties
+      ? {
+          os: options.properties.os ?? DEFAULT_PROPERTIES.os,
+          browser: options.properties.browser ?? DEFAULT_PROPERTIES.browser,
+          device: options.properties.device ?? DEFAULT_PROPERTIES.device,
+        }
+      : DEFAULT_PROPERTIES;
     this.#clock = options.clock ?? systemClock;
     this.#identifyQueue = options.identifyQueue ?? new LocalIdentifyQueue({ clock: this.#clock });
     this.#store = options.sessionStore;
     this.#log = scopedLogger(options.logger ?? silentLogger, `shard ${shardId}`);
     this.#maxMessageSize = options.maxMessageSize ?? 128 * 1024 * 1024;
-    this.#timeouts = {
-      connect: options.timeouts?.connect ?? 15_000,
-      hello: options.timeouts?.hello ?? 20_000,
-      ready: options.timeouts?.ready ?? 20_000,
-    };
-    this.#backoff = options.backoff ?? {};
+    this.#timeouts = options.timeouts
+      ? {
+          connect: options.timeouts.connect ?? DEFAULT_TIMEOUTS.connect,
+          hello: options.timeouts.hello ?? DEFAULT_TIMEOUTS.hello,
+          ready: options.timeouts.ready ?? DEFAULT_TIMEOUTS.ready,
+        }
+      : DEFAULT_TIMEOUTS;
+    this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.#sendLimit = options.sendLimit;
     this.#session = session;
     this.#sequence = session?.sequence ?? null;
     this.#sessionLoaded = session !== null || !this.#store;
-    this.#queue = new EventQueue<Dispatch>(options.bufferSize ?? 10_000, () => this.#resumeReading());
-    let resolve!: () => void;
-    let reject!: (e: Error) => void;
-    const promise = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    promise.catch(() => {});
-    this.#firstActive = { promise, resolve, reject };
+    this.#bufferSize = options.bufferSize ?? 10_000;
+    EventQueue.check(this.#bufferSize);
   }
 
   /** Starts the shard; resolves once it is first READY or RESUMED, rejects if it stops before. */
@@ -280,6 +295,16 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
       );
     }
     this.#running ??= this.#run();
+    if (this.#wasActive) return Promise.resolve();
+    if (!this.#firstActive) {
+      let resolve!: () => void;
+      let reject!: (e: Error) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.#firstActive = { promise, resolve, reject };
+    }
     return this.#firstActive.promise;
   }
 
@@ -330,8 +355,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   /** Dispatches waiting for the `for await` consumer, and whether the socket is paused for it. */
   get buffer(): { size: number; highWaterMark: number; paused: boolean } {
     return {
-      size: this.#queue.size,
-      highWaterMark: this.#queue.highWaterMark,
+      size: this.#queue?.size ?? 0,
+      highWaterMark: this.#bufferSize,
       paused: this.#conn?.paused ?? false,
     };
   }
@@ -396,7 +421,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   [Symbol.asyncIterator](): AsyncIterator<Dispatch> {
     this.#iterated = true;
     return {
-      next: () => this.#queue.next(),
+      next: () => this.#events().next(),
       return: async () => {
         await this.close();
         return { value: undefined, done: true };
@@ -470,8 +495,9 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.#finalSave = this.#saveSession();
     this.#setStatus('closed');
     this.#failCommands(new ShardClosedError(`shard ${this.shardId} was closed`));
-    this.#queue.end();
-    this.#firstActive.reject(new ShardClosedError(`shard ${this.shardId} was closed before it was ready`));
+    this.#queue?.end();
+    this.#firstActive?.reject(new ShardClosedError(`shard ${this.shardId} was closed before it was ready`));
+    this.#firstActive = null;
   }
 
   #fatal(error: GatewayCloseError): void {
@@ -481,8 +507,9 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     void this.#saveSession();
     this.#setStatus('fatally-closed');
     this.#failCommands(error);
-    this.#queue.end(error);
-    this.#firstActive.reject(error);
+    this.#queue?.end(error);
+    this.#firstActive?.reject(error);
+    this.#firstActive = null;
     this.emit('fatal', error);
   }
 
@@ -511,7 +538,6 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
           perMessageDeflate: false,
           maxPayload: this.#maxMessageSize,
           skipUTF8Validation: true,
-          handshakeTimeout: this.#timeouts.connect,
         });
       } catch (error) {
         this.#log.warn(`could not open ${url}: ${(error as Error).message}`);
@@ -522,32 +548,37 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
         ws,
         inflater: this.#compress ? createInflater(this.#compress, this.#maxMessageSize) : null,
         limiter: new RateLimiter(this.#clock, this.#sendLimit),
-        abort: new AbortController(),
+        abort: null,
         heartbeater: null,
         timer: null,
         paused: false,
         identifying: false,
         ended: false,
+        beat: () => this.#heartbeat(conn),
+        zombie: () => {
+          this.#log.warn('no message from the gateway for a whole heartbeat interval (zombie); resuming');
+          this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
+        },
         finish: (outcome) => {
           if (conn.ended) return;
           conn.ended = true;
           conn.heartbeater?.stop();
           conn.timer?.cancel();
           conn.inflater?.close();
-          conn.abort.abort(new ShardClosedError('connection ended'));
+          conn.abort?.abort(new ShardClosedError('connection ended'));
           if (this.#conn === conn) this.#conn = null;
           this.#latency.reset();
           resolve(outcome);
         },
       };
       this.#conn = conn;
-      // ws enforces the handshake deadline itself (handshakeTimeout); this one covers a peer that
-      // accepts TCP and then says nothing, and is replaced by the Hello deadline once open.
+      // Covers the TCP connect and the websocket handshake (ws's own handshakeTimeout is not used:
+      // it would leave a spent timer on every socket), and is replaced by the Hello deadline once open.
       this.#arm(conn, this.#timeouts.connect, 'websocket handshake');
 
       ws.on('open', () => {
         this.#arm(conn, this.#timeouts.hello, 'Hello');
-        if (this.#userPaused || (this.#queue.full && this.#countsForQueue())) this.#pauseReading(conn);
+        if (this.#readingHeld()) this.#pauseReading(conn);
       });
       ws.on('message', (data: Buffer, isBinary: boolean) => this.#onMessage(conn, data, isBinary));
       ws.on('close', (code: number, reasonBuf: Buffer) => {
@@ -707,14 +738,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     }
     if (conn.heartbeater) return;
     conn.limiter.setReserved(reservedSlots(interval, conn.limiter.state.windowMs));
-    conn.heartbeater = new Heartbeater(this.#clock, interval, {
-      beat: () => this.#heartbeat(conn),
-      zombie: () => {
-        this.#log.warn('no message from the gateway for a whole heartbeat interval (zombie); resuming');
-        this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
-      },
-      paused: () => conn.paused,
-    });
+    conn.heartbeater = new Heartbeater(this.#clock, interval, conn);
     conn.heartbeater.start();
     conn.timer?.cancel();
     if (this.#session) {
@@ -732,7 +756,9 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
 
   async #identify(conn: Connection): Promise<void> {
     try {
+      conn.abort = new AbortController();
       await this.#identifyQueue.enqueue(this.shardId, conn.abort.signal);
+      conn.abort = null;
     } catch (error) {
       if (!conn.ended) {
         this.#log.warn(`identify queue failed: ${(error as Error).message}`);
@@ -808,7 +834,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     const event = parsed as unknown as Dispatch & { shardId: number };
     event.shardId = this.shardId;
     this.emit('dispatch', event);
-    if (this.#countsForQueue() && !this.#queue.push(event)) this.#pauseReading(conn);
+    if (this.#countsForQueue() && !this.#events().push(event)) this.#pauseReading(conn);
   }
 
   #advance(s: number): void {
@@ -852,8 +878,25 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.#attempts = 0;
     this.#setStatus('active');
     void this.#saveSession();
-    this.#firstActive.resolve();
+    this.#wasActive = true;
+    this.#firstActive?.resolve();
+    this.#firstActive = null;
     this.#pump();
+  }
+
+  /** The buffer for the iterator, created on first use. */
+  #events(): EventQueue<Dispatch> {
+    if (!this.#queue) {
+      this.#queue = new EventQueue<Dispatch>(this.#bufferSize, () => this.#resumeReading());
+      if (this.#status === 'closed') this.#queue.end();
+      else if (this.#status === 'fatally-closed') this.#queue.end(this.#error);
+    }
+    return this.#queue;
+  }
+
+  /** Whether reading must stay stopped: for the application, for the owner, or for a full buffer. */
+  #readingHeld(): boolean {
+    return this.#userPaused || this.#held || (this.#queue?.full === true && this.#countsForQueue());
   }
 
   /** Buffer for the iterator unless the application chose listeners and never iterated. */
@@ -865,9 +908,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     if (conn.paused || conn.ended) return;
     conn.paused = true;
     conn.ws.pause();
-    this.#log.debug(
-      `event buffer full (${this.#queue.size}); pausing the socket until the application catches up`,
-    );
+    this.#log.debug('pausing the socket until the application catches up');
   }
 
   /**
@@ -884,9 +925,19 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.#resumeReading();
   }
 
+  /**
+   * For the shard's owner (a ShardManager): stops reading while the owner's merged buffer is full,
+   * and starts again when it drains, independently of the application's pause().
+   */
+  [holdReading](held: boolean): void {
+    this.#held = held;
+    if (!held) this.#resumeReading();
+    else if (this.#conn) this.#pauseReading(this.#conn);
+  }
+
   #resumeReading(): void {
     const conn = this.#conn;
-    if (!conn?.paused || this.#userPaused || (this.#queue.full && this.#countsForQueue())) return;
+    if (!conn?.paused || this.#readingHeld()) return;
     conn.paused = false;
     conn.heartbeater?.heard();
     conn.ws.resume();

@@ -5,8 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bucketRange, LocalIdentifyQueue, ShardManager, shardForGuild } from '../../src/index.js';
-import { startEmulator, TOKEN, until } from '../shard/harness.js';
+import {
+  bucketRange,
+  type Dispatch,
+  LocalIdentifyQueue,
+  ShardManager,
+  shardForGuild,
+} from '../../src/index.js';
+import { assertExactlyOnce, startEmulator, TOKEN, until } from '../shard/harness.js';
 
 const WINDOW = 150;
 
@@ -161,6 +167,41 @@ test('the merged stream tags events with their shard; commands reach the shard t
     emu.sessions().every((s) => s.ended === null),
     'a resumable close must keep every session',
   );
+  await emu.close();
+});
+
+test("a slow reader of the merged stream pauses the shards that filled it, loses nothing, and keeps the application's own pause", async () => {
+  const emu = await startEmulator({ guilds: 4, identifyInterval: 0, maxConcurrency: 2 });
+  const manager = new ShardManager({
+    token: TOKEN,
+    intents: 'GUILDS',
+    gatewayUrl: emu.gatewayUrl,
+    shardCount: 2,
+    maxConcurrency: 2,
+    bufferSize: 50,
+  });
+  await manager.start();
+  const iterator = manager[Symbol.asyncIterator]();
+  const shard0 = manager.shard(0)!;
+  const shard1 = manager.shard(1)!;
+  const sessions = [shard0.session!.sessionId, shard1.session!.sessionId];
+  await Promise.all(sessions.map((id) => emu.burst(id, 3000)));
+  await until(() => shard0.buffer.paused && shard1.buffer.paused, 'both sockets to pause');
+  // The application pauses shard 1 itself: draining the merged stream must not undo that.
+  shard1.pause();
+  const seen: Dispatch[][] = [[], []];
+  const total = (i: number) => emu.session(sessions[i]!)!.log().length;
+  while (seen[0]!.length < total(0)) {
+    const event = (await iterator.next()).value as Dispatch;
+    seen[event.shardId]!.push(event);
+  }
+  assert.equal(shard0.buffer.paused, false);
+  assert.equal(shard1.buffer.paused, true, 'the manager resumed a shard the application had paused');
+  assert.ok(seen[1]!.length < total(1), 'shard 1 delivered everything while paused');
+  shard1.resume();
+  while (seen[1]!.length < total(1)) seen[1]!.push((await iterator.next()).value as Dispatch);
+  for (const i of [0, 1]) assertExactlyOnce(emu, seen[i]!, [sessions[i]!]);
+  await manager.close();
   await emu.close();
 });
 
