@@ -162,7 +162,11 @@ export interface ShardEvents {
 }
 
 const DEFAULT_GATEWAY = 'wss://gateway.discord.gg';
-const DEFAULT_PROPERTIES = Object.freeze({ os: process.platform, browser: 'dusk', device: 'dusk' });
+const DEFAULT_PROPERTIES: { os: string; browser: string; device: string } = Object.freeze({
+  os: process.platform,
+  browser: 'dusk',
+  device: 'dusk',
+});
 const DEFAULT_TIMEOUTS: Required<ShardTimeouts> = Object.freeze({
   connect: 15_000,
   hello: 20_000,
@@ -258,26 +262,13 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.#wanted = options.events ? new Set(options.events) : null;
     this.#largeThreshold = largeThreshold;
     this.#presence = options.presence;
-    // Options left out share one default object: a thousand shards need not carry a thousand copies.
-    this.#properties = options.properties
-      ? {
-          os: options.properties.os ?? DEFAULT_PROPERTIES.os,
-          browser: options.properties.browser ?? DEFAULT_PROPERTIES.browser,
-          device: options.properties.device ?? DEFAULT_PROPERTIES.device,
-        }
-      : DEFAULT_PROPERTIES;
+    this.#properties = withDefaults(options.properties, DEFAULT_PROPERTIES);
     this.#clock = options.clock ?? systemClock;
     this.#identifyQueue = options.identifyQueue ?? new LocalIdentifyQueue({ clock: this.#clock });
     this.#store = options.sessionStore;
     this.#log = scopedLogger(options.logger ?? silentLogger, `shard ${shardId}`);
     this.#maxMessageSize = options.maxMessageSize ?? 128 * 1024 * 1024;
-    this.#timeouts = options.timeouts
-      ? {
-          connect: options.timeouts.connect ?? DEFAULT_TIMEOUTS.connect,
-          hello: options.timeouts.hello ?? DEFAULT_TIMEOUTS.hello,
-          ready: options.timeouts.ready ?? DEFAULT_TIMEOUTS.ready,
-        }
-      : DEFAULT_TIMEOUTS;
+    this.#timeouts = withDefaults(options.timeouts, DEFAULT_TIMEOUTS);
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.#sendLimit = options.sendLimit;
     this.#session = session;
@@ -1018,6 +1009,17 @@ export class ShardSender {
   requestSoundboardSounds(data: { guild_ids: string[] }): Promise<void> {
     return this.#shard.requestSoundboardSounds(data);
   }
+}
+
+/**
+ * `given` with its missing keys taken from `defaults`, or `defaults` itself when nothing is given:
+ * a thousand shards left on the defaults share one object instead of carrying a thousand copies.
+ */
+function withDefaults<T extends object>(given: Partial<T> | undefined, defaults: T): T {
+  if (!given) return defaults;
+  const out: T = { ...defaults };
+  for (const key of Object.keys(defaults) as (keyof T)[]) out[key] = given[key] ?? defaults[key];
+  return out;
 }
 
 function checkUrl(url: string, name: string): string {

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { Emulator } from '../../src/emulator/index.js';
 import {
   bucketRange,
   type Dispatch,
@@ -15,6 +16,21 @@ import {
 import { assertExactlyOnce, startEmulator, TOKEN, until } from '../shard/harness.js';
 
 const WINDOW = 150;
+
+/** A manager of `shardCount` shards on `emu`, with the given options on top. */
+function managerFor(
+  emu: Emulator,
+  shardCount: number,
+  options: Partial<ConstructorParameters<typeof ShardManager>[0]> = {},
+): ShardManager {
+  return new ShardManager({
+    token: TOKEN,
+    intents: 'GUILDS',
+    gatewayUrl: emu.gatewayUrl,
+    shardCount,
+    ...options,
+  });
+}
 
 test('16 shards with max_concurrency 4 identify bucket by bucket, one per bucket per window', async () => {
   // The client spaces its releases by WINDOW; the server measures arrivals, which a busy event loop
@@ -114,17 +130,12 @@ test('a session start limit of 3 stops before spending the last start, then wait
 
 test('three processes with bucket-aligned ranges run every shard exactly once', async () => {
   const emu = await startEmulator({ guilds: 24, maxConcurrency: 3, identifyInterval: 0 });
-  const managers = [0, 1, 2].map(
-    (k) =>
-      new ShardManager({
-        token: TOKEN,
-        intents: 'GUILDS',
-        gatewayUrl: emu.gatewayUrl,
-        shardCount: 9,
-        shardIds: bucketRange(k, 3, 9, 3),
-        // Each process owns whole buckets, so its own queue is enough (a short window keeps the test quick).
-        identifyQueue: new LocalIdentifyQueue({ maxConcurrency: 3, window: 20 }),
-      }),
+  const managers = [0, 1, 2].map((k) =>
+    managerFor(emu, 9, {
+      shardIds: bucketRange(k, 3, 9, 3),
+      // Each process owns whole buckets, so its own queue is enough (a short window keeps the test quick).
+      identifyQueue: new LocalIdentifyQueue({ maxConcurrency: 3, window: 20 }),
+    }),
   );
   await Promise.all(managers.map((m) => m.start()));
   const ids = emu.sessions().map((s) => s.shard[0]);
@@ -138,13 +149,7 @@ test('three processes with bucket-aligned ranges run every shard exactly once', 
 
 test('the merged stream tags events with their shard; commands reach the shard that owns the guild', async () => {
   const emu = await startEmulator({ guilds: 8, identifyInterval: 0, maxConcurrency: 4 });
-  const manager = new ShardManager({
-    token: TOKEN,
-    intents: 'ALL',
-    gatewayUrl: emu.gatewayUrl,
-    shardCount: 4,
-    maxConcurrency: 4,
-  });
+  const manager = managerFor(emu, 4, { intents: 'ALL', maxConcurrency: 4 });
   await manager.start();
   const guild = emu.world.guildIds()[5]!;
   const owner = shardForGuild(guild, 4);
@@ -172,14 +177,7 @@ test('the merged stream tags events with their shard; commands reach the shard t
 
 test("a slow reader of the merged stream pauses the shards that filled it, loses nothing, and keeps the application's own pause", async () => {
   const emu = await startEmulator({ guilds: 4, identifyInterval: 0, maxConcurrency: 2 });
-  const manager = new ShardManager({
-    token: TOKEN,
-    intents: 'GUILDS',
-    gatewayUrl: emu.gatewayUrl,
-    shardCount: 2,
-    maxConcurrency: 2,
-    bufferSize: 50,
-  });
+  const manager = managerFor(emu, 2, { maxConcurrency: 2, bufferSize: 50 });
   await manager.start();
   const iterator = manager[Symbol.asyncIterator]();
   const shard0 = manager.shard(0)!;
@@ -212,12 +210,7 @@ test('an idle shard does not keep its last event alive (the READY payload is fre
   const gc = runInNewContext('gc') as () => void;
   // heartbeatInterval long enough that nothing arrives after the guilds: the shards stay quiet.
   const emu = await startEmulator({ guilds: 2, heartbeatInterval: 60_000 });
-  const manager = new ShardManager({
-    token: TOKEN,
-    intents: 'GUILDS',
-    gatewayUrl: emu.gatewayUrl,
-    shardCount: 2,
-  });
+  const manager = managerFor(emu, 2);
   const readies: WeakRef<object>[] = [];
   manager.on('dispatch', (event) => {
     if (event.t === 'READY') readies.push(new WeakRef(event.d));
