@@ -272,3 +272,33 @@ describe('iterator behaviour', () => {
     ]);
   });
 });
+
+describe('EventQueue memory', () => {
+  test('an event handed out is no longer held by the queue', async () => {
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const queue = new EventQueue<object>(10, () => {});
+    const refs: WeakRef<object>[] = [];
+    // Built in a function so that no variable of the test itself holds an event.
+    const pushNew = (i: number) => {
+      const event = { i, payload: 'x'.repeat(1000) };
+      refs.push(new WeakRef(event));
+      queue.push(event);
+    };
+    // Some read while others wait behind them, the last read when it is alone.
+    for (let i = 0; i < 5; i++) pushNew(i);
+    for (let i = 0; i < 3; i++) await queue.next();
+    pushNew(5);
+    for (let i = 0; i < 3; i++) await queue.next();
+    assert.equal(queue.size, 0);
+    await tick();
+    gc();
+    assert.deepEqual(
+      refs.map((r) => r.deref() === undefined),
+      Array(6).fill(true),
+      'the queue kept delivered events alive',
+    );
+  });
+});

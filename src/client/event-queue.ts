@@ -11,7 +11,8 @@
 export class EventQueue<T> {
   readonly highWaterMark: number;
   readonly lowWaterMark: number;
-  #items: T[] = [];
+  /** Delivered slots are cleared at once, so a quiet queue holds no event it already handed out. */
+  #items: (T | undefined)[] = [];
   #head = 0;
   /** Readers waiting on an empty buffer, in call order (next() may be called again before it settles). */
   #waiting: Array<{ resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void }> = [];
@@ -64,8 +65,12 @@ export class EventQueue<T> {
   next(): Promise<IteratorResult<T>> {
     if (this.size > 0) {
       const wasFull = this.full;
-      const value = this.#items[this.#head++]!;
-      if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      const value = this.#items[this.#head] as T;
+      this.#items[this.#head++] = undefined;
+      if (this.#head === this.#items.length) {
+        this.#items.length = 0;
+        this.#head = 0;
+      } else if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
         this.#items = this.#items.slice(this.#head);
         this.#head = 0;
       }
