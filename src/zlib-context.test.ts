@@ -122,3 +122,26 @@ test('close is idempotent and a closed context refuses to write instead of touch
     (e: unknown) => (e as ZlibContextError).code === 'CLOSED',
   );
 });
+
+test('a payload far larger than usual, or a rejected bomb, does not leave its buffer behind', () => {
+  const sync = { finishFlush: constants.Z_SYNC_FLUSH };
+  const small = deflateSync('{"op":11}', sync);
+  const big = 20 << 20;
+  const inflate = ZlibContext.inflate(32 << 20);
+  const out = inflate.write(deflateSync(Buffer.alloc(big), sync));
+  assert.equal(out.length, big);
+  // The next payload, on any context, starts from a small buffer again.
+  assert.ok(ZlibContext.inflate(1 << 20).write(small).buffer.byteLength <= 64 * 1024);
+  const bomb = ZlibContext.inflate(16 << 20);
+  assert.throws(() => bomb.write(deflateSync(Buffer.alloc(64 << 20), sync)), { code: 'TOO_LARGE' });
+  assert.ok(ZlibContext.inflate(1 << 20).write(small).buffer.byteLength <= 64 * 1024);
+});
+
+test('an idle context holds no output buffer of its own', () => {
+  globalThis.gc?.();
+  const before = process.memoryUsage().arrayBuffers;
+  const contexts = Array.from({ length: 200 }, () => ZlibContext.inflate(1 << 20));
+  const perContext = (process.memoryUsage().arrayBuffers - before) / contexts.length;
+  assert.ok(perContext < 1024, `${perContext.toFixed(0)} bytes of buffers per context`);
+  for (const c of contexts) c.close();
+});

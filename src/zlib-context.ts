@@ -16,11 +16,12 @@
  * throwing, so the offsets passed to it come only from its own results and the buffer's length.
  *
  * Each `write` returns a view of the shared output buffer, valid until the next `write` of any
- * context in this thread: callers decode or copy it before doing anything else. That buffer keeps the
- * size of the largest payload seen (rounded up to a power of two), so idle connections cost only
- * their zlib state, not an output buffer each.
+ * context in this thread (see output-space.ts): callers decode or copy it before doing anything else,
+ * so idle connections cost only their zlib state. Node's stream object, which the native handle keeps
+ * alive, is created with the smallest chunk size, since its own output buffer is never used.
  */
 import { constants, createDeflate, createInflate } from 'node:zlib';
+import { OutputSpace } from './output-space.js';
 
 interface NativeHandle {
   writeSync(
@@ -53,14 +54,16 @@ export class ZlibContextError extends Error {
   }
 }
 
-let shared = Buffer.allocUnsafe(64 * 1024);
+const space = new OutputSpace();
+/** Node's own output chunk of each stream: unused here, so as small as zlib allows. */
+const UNUSED_CHUNK = { chunkSize: constants.Z_MIN_CHUNK };
 
 let support: string | null | undefined;
 
 /** null when this Node's zlib objects have the shape used here, otherwise why not. */
 export function zlibContextSupport(): string | null {
   if (support !== undefined) return support;
-  const probe = createInflate() as unknown as NodeZlibInternals;
+  const probe = createInflate(UNUSED_CHUNK) as unknown as NodeZlibInternals;
   const ok =
     typeof probe._handle?.writeSync === 'function' &&
     typeof probe._handle.close === 'function' &&
@@ -96,11 +99,14 @@ export class ZlibContext {
 
   /** An inflate context refusing to produce more than `maxOutput` bytes from one write. */
   static inflate(maxOutput: number): ZlibContext {
-    return new ZlibContext(createInflate() as unknown as NodeZlibInternals, maxOutput);
+    return new ZlibContext(createInflate(UNUSED_CHUNK) as unknown as NodeZlibInternals, maxOutput);
   }
 
   static deflate(): ZlibContext {
-    return new ZlibContext(createDeflate() as unknown as NodeZlibInternals, Number.POSITIVE_INFINITY);
+    return new ZlibContext(
+      createDeflate(UNUSED_CHUNK) as unknown as NodeZlibInternals,
+      Number.POSITIVE_INFINITY,
+    );
   }
 
   /**
@@ -113,6 +119,7 @@ export class ZlibContext {
     let produced = 0;
     let inOffset = 0;
     let inLength = input.length;
+    let shared = space.start();
     for (;;) {
       const room = shared.length - produced;
       this.#handle.writeSync(constants.Z_SYNC_FLUSH, input, inOffset, inLength, shared, produced, room);
@@ -133,9 +140,7 @@ export class ZlibContext {
       }
       // Output full, so there may be more to come (and produced <= maxOutput, so this grows it).
       // One byte past the limit is enough to tell a payload of exactly the limit from a larger one.
-      const grown = Buffer.allocUnsafe(Math.min(shared.length * 2, this.#maxOutput + 1));
-      shared.copy(grown, 0, 0, produced);
-      shared = grown;
+      shared = space.grow(produced, this.#maxOutput + 1);
     }
   }
 

@@ -16,6 +16,7 @@
  * native code.
  */
 import { createRequire } from 'node:module';
+import { OutputSpace } from '../output-space.js';
 import { ZlibContext, type ZlibContextError, zlibContextSupport } from '../zlib-context.js';
 
 export type Compression = 'zlib-stream' | 'zstd-stream';
@@ -152,7 +153,7 @@ class ZlibStreamInflater extends StreamInflater {
 }
 
 /** zstd's output space, shared by every zstd inflater of the thread (see the module comment). */
-let zstdOut = Buffer.allocUnsafe(64 * 1024);
+const zstdSpace = new OutputSpace();
 
 /**
  * zstd-stream: every websocket message is exactly one payload, flushed but never ending the frame,
@@ -171,6 +172,7 @@ class ZstdStreamInflater extends StreamInflater {
   protected decompress(data: Buffer): Buffer {
     let input = data;
     let produced = 0;
+    let zstdOut = zstdSpace.start();
     for (;;) {
       if (produced === zstdOut.length) {
         if (zstdOut.length > this.maxSize) {
@@ -178,9 +180,7 @@ class ZstdStreamInflater extends StreamInflater {
         }
         // One byte beyond the limit: a payload of exactly maxSize must fit without filling the buffer,
         // since a full buffer cannot tell "done" from "more to come".
-        const grown = Buffer.allocUnsafe(Math.min(zstdOut.length * 2, this.maxSize + 1));
-        zstdOut.copy(grown, 0, 0, produced);
-        zstdOut = grown;
+        zstdOut = zstdSpace.grow(produced, this.maxSize + 1);
       }
       let result: [number, number, number];
       try {
