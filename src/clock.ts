@@ -14,16 +14,19 @@ export interface Timer {
 export interface Clock {
   /** Milliseconds, monotonic for the life of the process. */
   now(): number;
-  /** Runs `fn` once after `ms`; the returned timer cancels it. Never keeps the process alive. */
-  setTimeout(fn: () => void, ms: number): Timer;
+  /**
+   * Runs `fn` once after `ms`; the returned timer cancels it. It does not keep the process alive
+   * unless `keepAlive` is set: most waits happen beside an open socket, which does.
+   */
+  setTimeout(fn: () => void, ms: number, options?: { keepAlive?: boolean }): Timer;
   /** A uniform random number in [0, 1): jitter goes through the clock so tests can pin it. */
   random(): number;
 }
 
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimeout(fn, ms) {
-    return new SystemTimer(fn, ms);
+  setTimeout(fn, ms, options) {
+    return new SystemTimer(fn, ms, options?.keepAlive ?? false);
   },
   random: Math.random,
 };
@@ -32,9 +35,9 @@ export const systemClock: Clock = {
 class SystemTimer implements Timer {
   readonly #handle: NodeJS.Timeout;
 
-  constructor(fn: () => void, ms: number) {
+  constructor(fn: () => void, ms: number, keepAlive: boolean) {
     this.#handle = setTimeout(fn, Math.max(0, ms));
-    this.#handle.unref?.();
+    if (!keepAlive) this.#handle.unref?.();
   }
 
   cancel(): void {

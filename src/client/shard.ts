@@ -280,9 +280,11 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
 
   /** Starts the shard; resolves once it is first READY or RESUMED, rejects if it stops before. */
   connect(): Promise<void> {
-    if (this.#status === 'closed' || this.#status === 'fatally-closed') {
+    if (this.#status === 'closed' || this.#status === 'fatally-closed' || this.#stop) {
       return Promise.reject(
-        new ShardClosedError(`shard ${this.shardId} is ${this.#status}; create a new Shard`),
+        new ShardClosedError(
+          `shard ${this.shardId} is ${this.#stop ? 'closing' : this.#status}; create a new Shard`,
+        ),
       );
     }
     this.#running ??= this.#run();
@@ -484,11 +486,14 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     const resumable = this.#stop?.resumable ?? false;
     if (!resumable) this.#forgetSession();
     this.#finalSave = this.#saveSession();
-    this.#setStatus('closed');
+    // Everything waiting is settled before listeners hear of it: one that throws must not leave
+    // iterators, commands or connect() pending forever.
+    this.#status = 'closed';
     this.#failCommands(new ShardClosedError(`shard ${this.shardId} was closed`));
     this.#queue?.end();
     this.#firstActive?.reject(new ShardClosedError(`shard ${this.shardId} was closed before it was ready`));
     this.#firstActive = null;
+    this.#emitState();
   }
 
   #fatal(error: GatewayCloseError): void {
@@ -496,17 +501,20 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.#error = error;
     this.#forgetSession();
     void this.#saveSession();
-    this.#setStatus('fatally-closed');
+    this.#status = 'fatally-closed';
     this.#failCommands(error);
     this.#queue?.end(error);
     this.#firstActive?.reject(error);
     this.#firstActive = null;
+    this.#emitState();
     this.emit('fatal', error);
   }
 
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = this.#clock.setTimeout(done, ms);
+      // The one wait with no socket open: it must keep the process alive, or a bot whose only work
+      // is the gateway would exit in the middle of a backoff.
+      const timer = this.#clock.setTimeout(done, ms, { keepAlive: true });
       const self = this;
       function done() {
         timer.cancel();
@@ -569,7 +577,6 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
 
       ws.on('open', () => {
         this.#arm(conn, this.#timeouts.hello, 'Hello');
-        if (this.#readingHeld()) this.#pauseReading(conn);
       });
       ws.on('message', (data: Buffer, isBinary: boolean) => this.#onMessage(conn, data, isBinary));
       ws.on('close', (code: number, reasonBuf: Buffer) => {
@@ -867,11 +874,12 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     conn.timer?.cancel();
     conn.timer = null;
     this.#attempts = 0;
-    this.#setStatus('active');
-    void this.#saveSession();
     this.#wasActive = true;
     this.#firstActive?.resolve();
     this.#firstActive = null;
+    this.#setStatus('active');
+    void this.#saveSession();
+    if (this.#readingHeld()) this.#pauseReading(conn);
     this.#pump();
   }
 
@@ -895,8 +903,13 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     return this.#iterated || this.listenerCount('dispatch') === 0;
   }
 
+  /**
+   * Stops reading from the socket, but only once the session is established: a socket paused
+   * before Hello, READY or RESUMED would miss its deadline and reconnect again and again. Until
+   * then events keep coming (a resume replays only what was missed), and becoming active pauses.
+   */
   #pauseReading(conn: Connection): void {
-    if (conn.paused || conn.ended) return;
+    if (conn.paused || conn.ended || this.#conn !== conn || this.#status !== 'active') return;
     conn.paused = true;
     conn.ws.pause();
     this.#log.debug('pausing the socket until the application catches up');
@@ -973,7 +986,11 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   #setStatus(status: ShardStatus): void {
     if (this.#status === status) return;
     this.#status = status;
-    this.#log.debug(`state ${status}`);
+    this.#emitState();
+  }
+
+  #emitState(): void {
+    this.#log.debug(`state ${this.#status}`);
     this.emit('state', this.state);
   }
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { PresenceUpdateStatus } from 'discord-api-types/v10';
 import type { Emulator } from '../../src/emulator/index.js';
-import { type Dispatch, PayloadTooLargeError, shardForGuild } from '../../src/index.js';
+import { type Dispatch, PayloadTooLargeError, ShardClosedError, shardForGuild } from '../../src/index.js';
 import { assertExactlyOnce, collect, shardFor, startEmulator, until } from './harness.js';
 
 let emu: Emulator;
@@ -151,6 +151,56 @@ test('a slow for-await consumer pauses the socket instead of growing the buffer,
   assertExactlyOnce(emu, seen, [sessionId]);
   assert.equal(shard.buffer.paused, false);
   await shard.close();
+});
+
+test('pause() before the session exists holds from READY on, and a paused shard that loses its socket resumes once and stays paused', async () => {
+  const shard = shardFor(emu, { bufferSize: 50, timeouts: { hello: 500, ready: 500 } });
+  shard.pause();
+  const iterator = shard[Symbol.asyncIterator]();
+  await shard.connect();
+  assert.equal(shard.buffer.paused, true);
+  const sessionId = shard.session!.sessionId;
+  await emu.burst(sessionId, 3000);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(shard.buffer.size <= 50 + 1000, `buffer grew to ${shard.buffer.size} while paused`);
+  // A socket paused before Hello or RESUMED would miss its deadline and reconnect over and over.
+  let resumed = 0;
+  shard.on('resumed', () => resumed++);
+  const connections = emu.counters.connections;
+  emu.fault(sessionId, { type: 'drop' });
+  await until(() => resumed === 1, 'RESUMED');
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(resumed, 1);
+  assert.equal(emu.counters.connections - connections, 1, 'the paused shard reconnected more than once');
+  assert.equal(shard.buffer.paused, true);
+  shard.resume();
+  const seen: Dispatch[] = [];
+  while (seen.length < emu.session(sessionId)!.log().length)
+    seen.push((await iterator.next()).value as Dispatch);
+  assertExactlyOnce(emu, seen, [sessionId]);
+  await shard.close();
+});
+
+test('a state listener that throws on close leaves nothing waiting', async () => {
+  const shard = shardFor(emu);
+  await shard.connect();
+  const iterator = shard[Symbol.asyncIterator]();
+  while (shard.buffer.size > 0) await iterator.next();
+  const waiting = iterator.next();
+  shard.on('state', (state) => {
+    if (state.status === 'closed') throw new Error('listener bug');
+  });
+  await assert.rejects(shard.close(), /listener bug/);
+  assert.deepEqual(await waiting, { value: undefined, done: true });
+  await assert.rejects(shard.send({ op: 3, d: null }), ShardClosedError);
+  await assert.rejects(shard.connect(), ShardClosedError);
+});
+
+test('connect() while close() is under way rejects instead of hanging', async () => {
+  const shard = shardFor(emu);
+  const closing = shard.close();
+  await assert.rejects(shard.connect(), ShardClosedError);
+  await closing;
 });
 
 test('heartbeats go on while the application does not read at all, and no zombie is declared', async () => {

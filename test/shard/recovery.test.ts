@@ -212,3 +212,41 @@ test('close({ resumable: true }) resolves only once the session store holds the 
   assert.equal(saved?.sequence, emu.session(id)!.seq);
   await rm(dir, { recursive: true });
 });
+
+test('a process whose only work is one shard stays alive while the shard waits to identify again', async () => {
+  const { spawn } = await import('node:child_process');
+  const { createInterface } = await import('node:readline');
+  const index = new URL('../../src/index.ts', import.meta.url).href;
+  // The child holds nothing but the shard: no timer, server or stdin of its own.
+  const code = `
+    const { LocalIdentifyQueue, Shard } = await import(${JSON.stringify(index)});
+    const shard = new Shard({ token: ${JSON.stringify(TOKEN)}, intents: 1, gatewayUrl: ${JSON.stringify(emu.gatewayUrl)},
+      identifyQueue: new LocalIdentifyQueue({ window: 0 }) });
+    shard.on('state', (s) => console.log(s.status + ' ' + (shard.session?.sessionId ?? '')));
+    await shard.connect();`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const lines: string[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => lines.push(line));
+  try {
+    await until(() => lines.some((l) => l.startsWith('active ')), 'the child to be READY', 15_000);
+    const sessionId = lines.find((l) => l.startsWith('active '))!.split(' ')[1]!;
+    // op 9 false: the shard waits a random 1–5 s with no socket open, then identifies anew.
+    emu.fault(sessionId, { type: 'invalid-session', resumable: false });
+    const running = () => lines.filter((l) => l.startsWith('active ')).length >= 2;
+    const outcome = await Promise.race([
+      exited.then((code) => `exited with ${code}`),
+      until(running, 'a new session', 10_000).then(() => 'active again'),
+    ]);
+    assert.ok(
+      lines.some((l) => l.startsWith('disconnected')),
+      'the shard never waited',
+    );
+    assert.equal(outcome, 'active again');
+  } finally {
+    child.kill();
+    await exited;
+  }
+});
