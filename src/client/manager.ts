@@ -88,6 +88,9 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
     }
     function onFatal(this: Shard, error: GatewayCloseError) {
       manager.emit('fatal', this.shardId, error);
+      // With no shard left to deliver anything, the merged stream ends, with the error.
+      const over = (s: Shard) => s.state.status === 'closed' || s.state.status === 'fatally-closed';
+      if ([...manager.#shards.values()].every(over)) manager.#queue.end(error);
     }
     for (const id of bucketOrder(ids, this.maxConcurrency)) {
       const shard = new Shard({
@@ -184,9 +187,16 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
     return sessions.filter((s): s is SessionInfo => s !== null);
   }
 
+  /** Merged dispatches of every shard. Leaving the loop early closes the manager, as with a shard. */
   [Symbol.asyncIterator](): AsyncIterator<Dispatch> {
     this.#iterated = true;
-    return { next: () => this.#queue.next() };
+    return {
+      next: () => this.#queue.next(),
+      return: async () => {
+        await this.close();
+        return { value: undefined, done: true };
+      },
+    };
   }
 
   #forward(event: Dispatch): void {

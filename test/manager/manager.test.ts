@@ -9,6 +9,7 @@ import type { Emulator } from '../../src/emulator/index.js';
 import {
   bucketRange,
   type Dispatch,
+  GatewayCloseError,
   LocalIdentifyQueue,
   ShardManager,
   shardForGuild,
@@ -154,10 +155,13 @@ test('the merged stream tags events with their shard; commands reach the shard t
   const guild = emu.world.guildIds()[5]!;
   const owner = shardForGuild(guild, 4);
   const seen: { shardId: number; t: string; nonce?: string }[] = [];
+  // Read with next(), not a loop left by break: leaving a loop closes the manager.
+  const iterator = manager[Symbol.asyncIterator]();
   const reading = (async () => {
-    for await (const event of manager) {
+    for (;;) {
+      const event = (await iterator.next()).value as Dispatch;
       seen.push({ shardId: event.shardId, t: event.t, nonce: (event.d as { nonce?: string }).nonce });
-      if (event.t === 'GUILD_MEMBERS_CHUNK') break;
+      if (event.t === 'GUILD_MEMBERS_CHUNK') return;
     }
   })();
   emu.dispatch('GUILD_UPDATE', { id: guild, name: 'x' }, { guildId: guild });
@@ -200,6 +204,27 @@ test("a slow reader of the merged stream pauses the shards that filled it, loses
   while (seen[1]!.length < total(1)) seen[1]!.push((await iterator.next()).value as Dispatch);
   for (const i of [0, 1]) assertExactlyOnce(emu, seen[i]!, [sessions[i]!]);
   await manager.close();
+  await emu.close();
+});
+
+test('the merged stream ends with the error when every shard stops fatally, and leaving it closes the manager', async () => {
+  const emu = await startEmulator({ guilds: 4, identifyInterval: 0, maxConcurrency: 2 });
+  const doomed = managerFor(emu, 2, { maxConcurrency: 2 });
+  await doomed.start();
+  const sessions = [0, 1].map((id) => doomed.shard(id)!.session!.sessionId);
+  const reading = (async () => {
+    for await (const _ of doomed);
+  })();
+  for (const id of sessions) emu.fault(id, { type: 'close', code: 4004 });
+  await assert.rejects(reading, (error: Error) => error instanceof GatewayCloseError && error.code === 4004);
+
+  const left = managerFor(emu, 2, { maxConcurrency: 2 });
+  await left.start();
+  for await (const event of left) if (event.t === 'GUILD_CREATE') break;
+  assert.deepEqual(
+    left.status().map((s) => s.state.status),
+    ['closed', 'closed'],
+  );
   await emu.close();
 });
 
