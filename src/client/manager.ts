@@ -200,9 +200,10 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
   }
 
   #forward(event: Dispatch): void {
+    // As with a single shard: listeners alone need no buffer (decided before a once() listener goes).
+    const buffered = this.#iterated || this.listenerCount('dispatch') === 0;
     this.emit('dispatch', event);
-    // As with a single shard: listeners alone need no buffer.
-    if (!this.#iterated && this.listenerCount('dispatch') > 0) return;
+    if (!buffered) return;
     if (this.#queue.push(event)) return;
     const shard = this.#shards.get(event.shardId)!;
     this.#held.add(shard);

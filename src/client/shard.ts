@@ -511,6 +511,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   }
 
   #sleep(ms: number): Promise<void> {
+    // close() may have come while the session store was being written, before this wait existed.
+    if (this.#stop) return Promise.resolve();
     return new Promise((resolve) => {
       // The one wait with no socket open: it must keep the process alive, or a bot whose only work
       // is the gateway would exit in the middle of a backoff.
@@ -831,8 +833,10 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     if (!wanted) return;
     const event = parsed as unknown as Dispatch & { shardId: number };
     event.shardId = this.shardId;
+    // Decided before the listeners run: a once() listener is gone afterwards.
+    const buffered = this.#countsForQueue();
     this.emit('dispatch', event);
-    if (this.#countsForQueue() && !this.#events().push(event)) this.#pauseReading(conn);
+    if (buffered && !this.#events().push(event)) this.#pauseReading(conn);
   }
 
   #advance(s: number): void {

@@ -228,6 +228,21 @@ test('the merged stream ends with the error when every shard stops fatally, and 
   await emu.close();
 });
 
+test('an event taken by a once() listener of the manager is not also buffered for its stream', async () => {
+  const emu = await startEmulator({ guilds: 2 });
+  const manager = managerFor(emu, 1);
+  let first: Dispatch | null = null;
+  manager.once('dispatch', (event) => {
+    first = event;
+  });
+  await manager.start();
+  const next = (await manager[Symbol.asyncIterator]().next()).value as Dispatch;
+  assert.equal(first!.t, 'READY');
+  assert.equal(next.s, first!.s! + 1, `the stream started at ${next.t} ${next.s}`);
+  await manager.close();
+  await emu.close();
+});
+
 test('an idle shard does not keep its last event alive (the READY payload is freed once delivered)', async () => {
   const { setFlagsFromString } = await import('node:v8');
   const { runInNewContext } = await import('node:vm');

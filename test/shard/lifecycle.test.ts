@@ -196,6 +196,19 @@ test('a state listener that throws on close leaves nothing waiting', async () =>
   await assert.rejects(shard.connect(), ShardClosedError);
 });
 
+test('an event taken by a once() listener is not buffered for the iterator as well', async () => {
+  const shard = shardFor(emu);
+  let first: Dispatch | null = null;
+  shard.once('dispatch', (event) => {
+    first = event;
+  });
+  await shard.connect();
+  const next = (await shard[Symbol.asyncIterator]().next()).value as Dispatch;
+  assert.equal(first!.t, 'READY');
+  assert.equal(next.s, first!.s! + 1, `the iterator started at ${next.t} ${next.s}`);
+  await shard.close();
+});
+
 test('connect() while close() is under way rejects instead of hanging', async () => {
   const shard = shardFor(emu);
   const closing = shard.close();

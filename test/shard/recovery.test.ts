@@ -7,7 +7,13 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { inspect } from 'node:util';
 import type { Emulator } from '../../src/emulator/index.js';
-import { consoleLogger, type Dispatch, GatewayCloseError, MemorySessionStore } from '../../src/index.js';
+import {
+  consoleLogger,
+  type Dispatch,
+  GatewayCloseError,
+  MemorySessionStore,
+  type SessionInfo,
+} from '../../src/index.js';
 import { assertExactlyOnce, collect, shardFor, startEmulator, TOKEN, until } from './harness.js';
 
 let emu: Emulator;
@@ -249,4 +255,26 @@ test('a process whose only work is one shard stays alive while the shard waits t
     child.kill();
     await exited;
   }
+});
+
+test('close() while a slow session store is written on the way to a new identify does not sit out the wait', async () => {
+  const writes: (SessionInfo | null)[] = [];
+  const shard = shardFor(emu, {
+    sessionStore: {
+      get: () => undefined,
+      set: async (_id, session) => {
+        writes.push(session);
+        await new Promise((r) => setTimeout(r, 100));
+      },
+    },
+  });
+  await shard.connect();
+  // op 9 false: the session is forgotten (written as null), then a 1–5 s wait before identifying.
+  emu.fault(shard.session!.sessionId, { type: 'invalid-session', resumable: false });
+  await until(() => writes.at(-1) === null, 'the forgotten session to be written');
+  const started = Date.now();
+  await shard.close();
+  const took = Date.now() - started;
+  assert.ok(took < 800, `close() took ${took} ms`);
+  assert.equal(shard.state.status, 'closed');
 });
