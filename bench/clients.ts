@@ -13,11 +13,12 @@ import { REST } from '@discordjs/rest';
 import { CompressionMethod, WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
 import type { GatewayIntentBits } from 'discord-api-types/v10';
 import { WebSocket } from 'ws';
+import { readEnvelopeHead } from '../dist/client/decode.js';
 import { LocalIdentifyQueue } from '../dist/client/identify-queue.js';
 import { createInflater } from '../dist/client/inflate.js';
 import { Shard } from '../dist/client/shard.js';
 
-export type ClientKind = 'dusk' | 'djs' | 'floor';
+export type ClientKind = 'dusk' | 'djs' | 'floor' | 'transport';
 export type Compress = 'zlib-stream' | 'zstd-stream' | null;
 
 export interface ClientOptions {
@@ -45,7 +46,7 @@ export interface BenchClient {
 export function createClient(kind: ClientKind, options: ClientOptions): BenchClient {
   if (kind === 'dusk') return duskClient(options);
   if (kind === 'djs') return djsClient(options);
-  return new FloorClient(options);
+  return new FloorClient(options, kind === 'transport');
 }
 
 function duskClient(o: ClientOptions): BenchClient {
@@ -107,15 +108,23 @@ function djsClient(o: ClientOptions): BenchClient {
   };
 }
 
-/** The least a client can do: inflate, parse, identify, heartbeat. No resume, no checks. */
+/**
+ * The least a client can do: inflate, parse, identify, heartbeat. No resume, no checks.
+ *
+ * With `headsOnly` it is the transport floor: a dispatch's sequence and name are read from its first
+ * bytes (dusk's `readEnvelopeHead`) and nothing is parsed, so it measures only what receiving a frame
+ * costs over `ws`: the least any ws-based client can spend per event, wanted or not.
+ */
 export class FloorClient implements BenchClient {
   readonly #o: ClientOptions;
+  readonly #headsOnly: boolean;
   #ws: WebSocket | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
   #seq: number | null = null;
 
-  constructor(options: ClientOptions) {
+  constructor(options: ClientOptions, headsOnly = false) {
     this.#o = options;
+    this.#headsOnly = headsOnly;
   }
 
   connect(): Promise<string> {
@@ -134,6 +143,14 @@ export class FloorClient implements BenchClient {
         if (capture?.on) capture.frames.push(Buffer.from(data));
         const out = inflater ? inflater.push(data) : data;
         if (out === null) return;
+        if (this.#headsOnly) {
+          const head = readEnvelopeHead(out);
+          if (head?.op === 0 && head.s !== null && head.t !== null && head.t !== 'READY') {
+            this.#seq = head.s;
+            if (!wanted || wanted.has(head.t)) onEvent(head.s, head.t);
+            return;
+          }
+        }
         const p = JSON.parse(out.toString()) as { op: number; s: number; t: string; d: any };
         if (p.op === 0) {
           this.#seq = p.s;

@@ -36,7 +36,7 @@ import { buildTraffic, largestEvent, type MixName } from './traffic.js';
 /** Throughput runs whose machine had more than this many cores busy with other processes are retried. */
 const BUSY_MACHINE_CORES = 0.3;
 const THROUGHPUT_BUDGET_MS = 175_000;
-const PROFILE_DEADLINE_MS = 330_000;
+const PROFILE_DEADLINE_MS = 420_000;
 const PARTS = ['emulator', 'throughput', 'memory', 'startup', 'resume', 'workers'] as const;
 type Part = (typeof PARTS)[number];
 
@@ -85,10 +85,10 @@ if (want('throughput') && traffic) {
   const plan: [MixName, Compress, ClientKind][] = [];
   for (const mix of ['messages', 'realistic', 'filtered'] as const) {
     for (const c of [null, 'zlib-stream', 'zstd-stream'] as const) {
-      for (const client of ['dusk', 'djs', 'floor'] as const) {
+      for (const client of ['dusk', 'djs', 'floor', 'transport'] as const) {
         if (client === 'djs' && c === 'zstd-stream') continue;
-        // The floor parses everything, so its filtered run would repeat the realistic one.
-        if (client === 'floor' && mix === 'filtered') continue;
+        // The floors do the same for every event, so their filtered runs would repeat the realistic ones.
+        if ((client === 'floor' || client === 'transport') && mix === 'filtered') continue;
         plan.push([mix, c, client]);
       }
     }
