@@ -287,18 +287,23 @@ describe('EventQueue memory', () => {
       refs.push(new WeakRef(event));
       queue.push(event);
     };
-    // Some read while others wait behind them, the last read when it is alone.
+    const freed = async () => {
+      await tick();
+      gc();
+      return refs.map((r) => r.deref() === undefined);
+    };
+    // Read while others still wait behind them: those read are free, the waiting ones kept.
     for (let i = 0; i < 5; i++) pushNew(i);
     for (let i = 0; i < 3; i++) await queue.next();
+    assert.deepEqual(
+      await freed(),
+      [true, true, true, false, false],
+      'read events kept, or waiting ones lost',
+    );
+    // And once the queue is empty, nothing is left.
     pushNew(5);
     for (let i = 0; i < 3; i++) await queue.next();
     assert.equal(queue.size, 0);
-    await tick();
-    gc();
-    assert.deepEqual(
-      refs.map((r) => r.deref() === undefined),
-      Array(6).fill(true),
-      'the queue kept delivered events alive',
-    );
+    assert.deepEqual(await freed(), Array(6).fill(true), 'the queue kept delivered events alive');
   });
 });

@@ -60,6 +60,7 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
   /** Shards stopped because the queue filled up; they read again when it drains. */
   readonly #held = new Set<Shard>();
   #iterated = false;
+  #closing: Promise<SessionInfo[]> | null = null;
 
   constructor(options: ShardManagerOptions) {
     super();
@@ -78,19 +79,19 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
     const ids = shardIds ?? Array.from({ length: shardCount }, (_, i) => i);
     if (new Set(ids).size !== ids.length) throw new RangeError('shardIds has duplicates');
     this.#queue = new EventQueue<Dispatch>(options.bufferSize ?? 10_000, () => {
-      for (const shard of this.#held) shard[holdReading](false);
+      // Released from a copy: a shard held again while this runs must stay in the set.
+      const held = [...this.#held];
       this.#held.clear();
+      for (const shard of held) shard[holdReading](false);
     });
     const manager = this;
     const forward = (event: Dispatch) => this.#forward(event);
     function onState(this: Shard, state: ShardState) {
+      if (state.status === 'closed' || state.status === 'fatally-closed') manager.#endIfAllStopped();
       manager.emit('state', this.shardId, state);
     }
     function onFatal(this: Shard, error: GatewayCloseError) {
       manager.emit('fatal', this.shardId, error);
-      // With no shard left to deliver anything, the merged stream ends, with the error.
-      const over = (s: Shard) => s.state.status === 'closed' || s.state.status === 'fatally-closed';
-      if ([...manager.#shards.values()].every(over)) manager.#queue.end(error);
     }
     for (const id of bucketOrder(ids, this.maxConcurrency)) {
       const shard = new Shard({
@@ -180,11 +181,33 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
     return shard.send(payload);
   }
 
-  /** Closes every shard; with `resumable`, returns their sessions for a later resume. */
-  async close(options: { resumable?: boolean } = {}): Promise<SessionInfo[]> {
-    const sessions = await Promise.all([...this.#shards.values()].map((s) => s.close(options)));
-    this.#queue.end();
-    return sessions.filter((s): s is SessionInfo => s !== null);
+  /**
+   * Closes every shard; with `resumable`, returns their sessions for a later resume. A close under
+   * way is not changed by a later call, which gets the same result: leaving a `for await` loop while
+   * a resumable shutdown runs must not throw the sessions away.
+   */
+  close(options: { resumable?: boolean } = {}): Promise<SessionInfo[]> {
+    this.#closing ??= Promise.all([...this.#shards.values()].map((s) => s.close(options))).then(
+      (sessions) => {
+        this.#queue.end();
+        return sessions.filter((s): s is SessionInfo => s !== null);
+      },
+    );
+    return this.#closing;
+  }
+
+  /**
+   * With no shard left to deliver anything, the merged stream ends: with the error of a shard that
+   * stopped on a fatal close code, if any, so a `for await` loop does not finish as if all were well.
+   */
+  #endIfAllStopped(): void {
+    let error: Error | null = null;
+    for (const shard of this.#shards.values()) {
+      const { status, error: fatal } = shard.state;
+      if (status !== 'closed' && status !== 'fatally-closed') return;
+      error = fatal ?? error;
+    }
+    this.#queue.end(error ?? undefined);
   }
 
   /** Merged dispatches of every shard. Leaving the loop early closes the manager, as with a shard. */

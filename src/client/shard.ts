@@ -138,6 +138,8 @@ interface Connection extends HeartbeatHooks {
   abort: AbortController | null;
   heartbeater: Heartbeater | null;
   timer: Timer | null;
+  /** The deadline `timer` enforces; kept so it can be suspended while reading is paused. */
+  deadline: { ms: number; what: string } | null;
   paused: boolean;
   /** An IDENTIFY went out on this socket and the gateway has not answered it yet. */
   identifying: boolean;
@@ -304,22 +306,24 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   /**
    * Closes the shard. With `resumable` the socket is closed with a code that keeps the session,
    * which is returned (and saved to the session store) so a later shard can resume it; otherwise
-   * the session is ended (close 1000) and null is returned.
+   * the session is ended (close 1000) and null is returned. While a close is under way, a second
+   * call waits for it and does what the first one asked.
    */
   async close(options: { resumable?: boolean } = {}): Promise<SessionInfo | null> {
-    const resumable = options.resumable ?? false;
     if (this.#status === 'closed' || this.#status === 'fatally-closed')
-      return resumable ? this.session : null;
-    this.#stop = { resumable };
+      return options.resumable ? this.session : null;
+    // A close under way is not changed by a later call: leaving a `for await` loop (which closes)
+    // while a resumable shutdown runs must not end the session.
+    const stop = (this.#stop ??= { resumable: options.resumable ?? false });
     const conn = this.#conn;
-    if (conn) this.#endConnection(conn, { kind: 'stopped' }, resumable ? RESUMABLE_CLOSE_CODE : 1000);
+    if (conn) this.#endConnection(conn, { kind: 'stopped' }, stop.resumable ? RESUMABLE_CLOSE_CODE : 1000);
     this.#wake?.();
     await this.#running;
     if (!this.#running) this.#finishStop();
     // The store must hold the final sequence before close() resolves: a process about to exit
     // relies on it.
     await this.#finalSave;
-    return resumable ? this.session : null;
+    return stop.resumable ? this.session : null;
   }
 
   get state(): ShardState {
@@ -506,8 +510,12 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.#queue?.end(error);
     this.#firstActive?.reject(error);
     this.#firstActive = null;
-    this.#emitState();
-    this.emit('fatal', error);
+    try {
+      this.#emitState();
+    } finally {
+      // Even if a 'state' listener threw: the owner learns of the failure from this event.
+      this.emit('fatal', error);
+    }
   }
 
   #sleep(ms: number): Promise<void> {
@@ -552,6 +560,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
         abort: null,
         heartbeater: null,
         timer: null,
+        deadline: null,
         paused: false,
         identifying: false,
         ended: false,
@@ -628,6 +637,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   /** A deadline for the current step; missing it ends the connection with a resume attempt. */
   #arm(conn: Connection, ms: number, what: string): void {
     conn.timer?.cancel();
+    conn.deadline = { ms, what };
     conn.timer = this.#clock.setTimeout(() => {
       this.#log.warn(`no ${what} within ${ms} ms; reconnecting`);
       this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
@@ -748,6 +758,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
         d: { token: this.#token.reveal(), session_id: this.#session.sessionId, seq: this.#sequence ?? 0 },
       });
       this.#arm(conn, this.#timeouts.ready, 'RESUMED');
+      // The replay comes before RESUMED: a pause holds it back (and suspends the deadline).
+      if (this.#readingHeld()) this.#pauseReading(conn);
     } else {
       this.#setStatus('identifying');
       void this.#identify(conn);
@@ -877,6 +889,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   #becameActive(conn: Connection): void {
     conn.timer?.cancel();
     conn.timer = null;
+    conn.deadline = null;
     this.#attempts = 0;
     this.#wasActive = true;
     this.#firstActive?.resolve();
@@ -908,14 +921,20 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   }
 
   /**
-   * Stops reading from the socket, but only once the session is established: a socket paused
-   * before Hello, READY or RESUMED would miss its deadline and reconnect again and again. Until
-   * then events keep coming (a resume replays only what was missed), and becoming active pauses.
+   * Stops reading from the socket once there are events to hold back: when the session is active,
+   * or while a resume replays what was missed. Before Hello and while identifying (nothing comes
+   * before READY) the socket keeps reading, and becoming active pauses it. A pause during a resume
+   * suspends the RESUMED deadline, which a socket nobody reads would only miss, until reading
+   * starts again.
    */
   #pauseReading(conn: Connection): void {
-    if (conn.paused || conn.ended || this.#conn !== conn || this.#status !== 'active') return;
+    if (conn.paused || conn.ended || this.#conn !== conn) return;
+    const resuming = this.#status === 'resuming' && conn.heartbeater !== null;
+    if (this.#status !== 'active' && !resuming) return;
     conn.paused = true;
     conn.ws.pause();
+    conn.timer?.cancel();
+    conn.timer = null;
     this.#log.debug('pausing the socket until the application catches up');
   }
 
@@ -949,6 +968,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     conn.paused = false;
     conn.heartbeater?.heard();
     conn.ws.resume();
+    if (conn.deadline && !conn.timer) this.#arm(conn, conn.deadline.ms, conn.deadline.what);
   }
 
   #pump(): void {

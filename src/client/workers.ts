@@ -149,6 +149,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
   #nextSend = 0;
   #iterated = false;
   #closing = false;
+  #closed: Promise<SessionInfo[]> | null = null;
   #started = false;
   #startup: { resolve: () => void; reject: (error: Error) => void } | null = null;
 
@@ -342,9 +343,13 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         }
         return;
       }
-      case 'fatal':
-        this.emit('fatal', message.shardId, new Error(message.message));
+      case 'fatal': {
+        const error = new Error(message.message);
+        // As with ShardManager: once no shard is left, the merged stream ends with the error.
+        if ([...this.#shards.values()].every((r) => r.status === 'fatally-closed')) this.#queue.end(error);
+        this.emit('fatal', message.shardId, error);
         return;
+      }
       case 'sent': {
         const pending = this.#pendingSends.get(message.id);
         this.#pendingSends.delete(message.id);
@@ -399,8 +404,16 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
     return Promise.all([...this.#shards.keys()].map((id) => this.send(id, payload))).then(() => {});
   }
 
-  /** Closes every shard (resumably: sessions are kept and saved) and stops the workers. */
-  async close(options: { resumable?: boolean } = {}): Promise<SessionInfo[]> {
+  /**
+   * Closes every shard (resumably: sessions are kept and saved) and stops the workers. A close under
+   * way is not changed by a later call, which gets the same result.
+   */
+  close(options: { resumable?: boolean } = {}): Promise<SessionInfo[]> {
+    this.#closed ??= this.#close(options);
+    return this.#closed;
+  }
+
+  async #close(options: { resumable?: boolean }): Promise<SessionInfo[]> {
     this.#closing = true;
     const sessions = await Promise.all(
       this.#workers.map(
@@ -429,8 +442,15 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
     return all;
   }
 
+  /** Merged dispatches of every shard. Leaving the loop early closes the manager, as with ShardManager. */
   [Symbol.asyncIterator](): AsyncIterator<Dispatch> {
     this.#iterated = true;
-    return { next: () => this.#queue.next() };
+    return {
+      next: () => this.#queue.next(),
+      return: async () => {
+        await this.close();
+        return { value: undefined, done: true };
+      },
+    };
   }
 }

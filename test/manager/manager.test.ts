@@ -207,23 +207,68 @@ test("a slow reader of the merged stream pauses the shards that filled it, loses
   await emu.close();
 });
 
-test('the merged stream ends with the error when every shard stops fatally, and leaving it closes the manager', async () => {
+/** What a `for await` over `manager` came to within `ms`: still open, ended, or failed with an error. */
+function reader(manager: ShardManager) {
+  const reading = (async () => {
+    for await (const _ of manager);
+  })();
+  const outcome = reading.then(
+    () => 'ended',
+    (error: Error) => error,
+  );
+  return (ms = 300) =>
+    Promise.race([outcome, new Promise<string>((resolve) => setTimeout(() => resolve('open'), ms))]);
+}
+
+const is4004 = (value: unknown) => value instanceof GatewayCloseError && value.code === 4004;
+
+test('the merged stream ends with the error once no shard is left, however the last one stopped', async () => {
   const emu = await startEmulator({ guilds: 4, identifyInterval: 0, maxConcurrency: 2 });
+  // Both fatal, one after the other: the stream stays open until the second.
   const doomed = managerFor(emu, 2, { maxConcurrency: 2 });
   await doomed.start();
-  const sessions = [0, 1].map((id) => doomed.shard(id)!.session!.sessionId);
-  const reading = (async () => {
-    for await (const _ of doomed);
-  })();
-  for (const id of sessions) emu.fault(id, { type: 'close', code: 4004 });
-  await assert.rejects(reading, (error: Error) => error instanceof GatewayCloseError && error.code === 4004);
+  let state = reader(doomed);
+  emu.fault(doomed.shard(0)!.session!.sessionId, { type: 'close', code: 4004 });
+  await until(() => doomed.shard(0)!.state.status === 'fatally-closed', 'shard 0 to fail');
+  assert.equal(await state(), 'open');
+  emu.fault(doomed.shard(1)!.session!.sessionId, { type: 'close', code: 4004 });
+  assert.ok(is4004(await state(4000)));
+  // One fatal, then the application closes the other shard itself.
+  const mixed = managerFor(emu, 2, { maxConcurrency: 2 });
+  await mixed.start();
+  state = reader(mixed);
+  emu.fault(mixed.shard(0)!.session!.sessionId, { type: 'close', code: 4004 });
+  await until(() => mixed.shard(0)!.state.status === 'fatally-closed', 'shard 0 to fail');
+  assert.equal(await state(), 'open');
+  await mixed.shard(1)!.close();
+  assert.ok(is4004(await state(4000)));
+  await emu.close();
+});
 
+test('leaving the merged stream closes the manager, but never undoes a resumable close under way', async () => {
+  const emu = await startEmulator({ guilds: 4, identifyInterval: 0, maxConcurrency: 2 });
   const left = managerFor(emu, 2, { maxConcurrency: 2 });
   await left.start();
   for await (const event of left) if (event.t === 'GUILD_CREATE') break;
   assert.deepEqual(
     left.status().map((s) => s.state.status),
     ['closed', 'closed'],
+  );
+  // A shutdown handler closes resumably while the loop is left (a send inside it failed, say).
+  const kept = managerFor(emu, 2, { maxConcurrency: 2 });
+  await kept.start();
+  const iterator = kept[Symbol.asyncIterator]();
+  const closing = kept.close({ resumable: true });
+  await iterator.return!();
+  const sessions = await closing;
+  assert.equal(sessions.length, 2);
+  assert.deepEqual(await kept.close(), sessions, 'a later close() gets the same result');
+  assert.ok(
+    emu
+      .sessions()
+      .filter((s) => sessions.some((k) => k.sessionId === s.id))
+      .every((s) => s.ended === null),
+    'a session was ended',
   );
   await emu.close();
 });

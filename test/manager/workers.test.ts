@@ -105,3 +105,40 @@ test('a killed worker is started again and its shards resume with no lost or rep
   await manager.close();
   await emu.close();
 });
+
+test('the merged stream ends with the error once every shard has failed; leaving it closes the workers', async () => {
+  const emu = await startEmulator({ guilds: 8, maxConcurrency: 4, identifyInterval: 0 });
+  const doomed = workersFor(emu, 4, 0);
+  await doomed.start();
+  const reading = (async () => {
+    for await (const _ of doomed);
+  })();
+  const ended = () =>
+    Promise.race([
+      reading.then(
+        () => 'ended',
+        () => 'failed',
+      ),
+      delay(300, 'open'),
+    ]);
+  const sessions = emu.sessions().map((s) => s.id);
+  for (const id of sessions.slice(0, 3)) emu.fault(id, { type: 'close', code: 4004 });
+  await until(() => doomed.status().filter((s) => s.status === 'fatally-closed').length === 3, '3 fatal');
+  assert.equal(await ended(), 'open', 'the stream ended while a shard was still running');
+  emu.fault(sessions[3]!, { type: 'close', code: 4004 });
+  await assert.rejects(reading, /4004|Authentication/);
+  await doomed.close();
+
+  const left = workersFor(emu, 4, 0);
+  await left.start();
+  for await (const event of left) if (event.t === 'GUILD_CREATE') break;
+  assert.ok(
+    left.status().every((s) => s.status !== 'active'),
+    'leaving the loop left shards running',
+  );
+  await emu.close();
+});
+
+function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((resolve) => setTimeout(() => resolve(value), ms));
+}
