@@ -101,3 +101,21 @@ export class EventQueue<T> {
     }
   }
 }
+
+/**
+ * The iterator a `for await` loop gets from a shard or a manager: `next` reads its queue, and
+ * leaving the loop early (`break`, `return`, a throw) calls `close`, as it destroys a Node stream;
+ * a loop nobody reads any more would otherwise hold its sockets paused behind a full buffer.
+ */
+export function closingIterator<T>(
+  next: () => Promise<IteratorResult<T>>,
+  close: () => Promise<unknown>,
+): AsyncIterator<T> {
+  return {
+    next,
+    return: async () => {
+      await close();
+      return { value: undefined, done: true };
+    },
+  };
+}

@@ -18,7 +18,7 @@ import { EventEmitter } from 'node:events';
 import { type Logger, silentLogger } from '../logger.js';
 import { shardForGuild } from '../protocol/snowflake.js';
 import type { GatewayCloseError } from './errors.js';
-import { EventQueue } from './event-queue.js';
+import { closingIterator, EventQueue } from './event-queue.js';
 import type { LatencyStats } from './heartbeat.js';
 import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
 import { bucketOrder } from './ranges.js';
@@ -213,13 +213,10 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
   /** Merged dispatches of every shard. Leaving the loop early closes the manager, as with a shard. */
   [Symbol.asyncIterator](): AsyncIterator<Dispatch> {
     this.#iterated = true;
-    return {
-      next: () => this.#queue.next(),
-      return: async () => {
-        await this.close();
-        return { value: undefined, done: true };
-      },
-    };
+    return closingIterator(
+      () => this.#queue.next(),
+      () => this.close(),
+    );
   }
 
   #forward(event: Dispatch): void {

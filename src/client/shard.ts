@@ -41,7 +41,7 @@ import { redact, Secret } from '../redact.js';
 import { type BackoffOptions, backoffDelay, reidentifyDelay } from './backoff.js';
 import { type Envelope, readEnvelope, readEnvelopeHead } from './decode.js';
 import { GatewayCloseError, PayloadTooLargeError, ShardClosedError } from './errors.js';
-import { EventQueue } from './event-queue.js';
+import { closingIterator, EventQueue } from './event-queue.js';
 import { Heartbeater, type HeartbeatHooks, Latency, type LatencyStats } from './heartbeat.js';
 import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
 import { type Compression, checkCompressionAvailable, createInflater, type Inflater } from './inflate.js';
@@ -417,13 +417,10 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
    */
   [Symbol.asyncIterator](): AsyncIterator<Dispatch> {
     this.#iterated = true;
-    return {
-      next: () => this.#events().next(),
-      return: async () => {
-        await this.close();
-        return { value: undefined, done: true };
-      },
-    };
+    return closingIterator(
+      () => this.#events().next(),
+      () => this.close(),
+    );
   }
 
   [inspect.custom](): string {

@@ -21,7 +21,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { LogLevel } from '../logger.js';
 import { shardForGuild } from '../protocol/snowflake.js';
-import { EventQueue } from './event-queue.js';
+import { closingIterator, EventQueue } from './event-queue.js';
 import type { LatencyStats } from './heartbeat.js';
 import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
 import type { SessionInfo, SessionStore } from './session.js';
@@ -445,12 +445,9 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
   /** Merged dispatches of every shard. Leaving the loop early closes the manager, as with ShardManager. */
   [Symbol.asyncIterator](): AsyncIterator<Dispatch> {
     this.#iterated = true;
-    return {
-      next: () => this.#queue.next(),
-      return: async () => {
-        await this.close();
-        return { value: undefined, done: true };
-      },
-    };
+    return closingIterator(
+      () => this.#queue.next(),
+      () => this.close(),
+    );
   }
 }
