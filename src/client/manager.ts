@@ -201,6 +201,7 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
    * stopped on a fatal close code, if any, so a `for await` loop does not finish as if all were well.
    */
   #endIfAllStopped(): void {
+    if (this.#closing) return; // close() ends the stream itself, without an old shard's error
     let error: Error | null = null;
     for (const shard of this.#shards.values()) {
       const { status, error: fatal } = shard.state;

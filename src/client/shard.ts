@@ -138,8 +138,6 @@ interface Connection extends HeartbeatHooks {
   abort: AbortController | null;
   heartbeater: Heartbeater | null;
   timer: Timer | null;
-  /** The deadline `timer` enforces; kept so it can be suspended while reading is paused. */
-  deadline: { ms: number; what: string } | null;
   paused: boolean;
   /** An IDENTIFY went out on this socket and the gateway has not answered it yet. */
   identifying: boolean;
@@ -557,7 +555,6 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
         abort: null,
         heartbeater: null,
         timer: null,
-        deadline: null,
         paused: false,
         identifying: false,
         ended: false,
@@ -634,7 +631,6 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   /** A deadline for the current step; missing it ends the connection with a resume attempt. */
   #arm(conn: Connection, ms: number, what: string): void {
     conn.timer?.cancel();
-    conn.deadline = { ms, what };
     conn.timer = this.#clock.setTimeout(() => {
       this.#log.warn(`no ${what} within ${ms} ms; reconnecting`);
       this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
@@ -755,8 +751,6 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
         d: { token: this.#token.reveal(), session_id: this.#session.sessionId, seq: this.#sequence ?? 0 },
       });
       this.#arm(conn, this.#timeouts.ready, 'RESUMED');
-      // The replay comes before RESUMED: a pause holds it back (and suspends the deadline).
-      if (this.#readingHeld()) this.#pauseReading(conn);
     } else {
       this.#setStatus('identifying');
       void this.#identify(conn);
@@ -886,7 +880,6 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   #becameActive(conn: Connection): void {
     conn.timer?.cancel();
     conn.timer = null;
-    conn.deadline = null;
     this.#attempts = 0;
     this.#wasActive = true;
     this.#firstActive?.resolve();
@@ -918,20 +911,16 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   }
 
   /**
-   * Stops reading from the socket once there are events to hold back: when the session is active,
-   * or while a resume replays what was missed. Before Hello and while identifying (nothing comes
-   * before READY) the socket keeps reading, and becoming active pauses it. A pause during a resume
-   * suspends the RESUMED deadline, which a socket nobody reads would only miss, until reading
-   * starts again.
+   * Stops reading from the socket, but only once the session is established: a socket paused
+   * before Hello, READY or RESUMED would miss its deadline (or, if the deadline waited, leave a
+   * connect() or start() that the application awaits before reading waiting forever). Until then
+   * events keep coming, a resume's replay included, which is bounded by what was missed; becoming
+   * active pauses.
    */
   #pauseReading(conn: Connection): void {
-    if (conn.paused || conn.ended || this.#conn !== conn) return;
-    const resuming = this.#status === 'resuming' && conn.heartbeater !== null;
-    if (this.#status !== 'active' && !resuming) return;
+    if (conn.paused || conn.ended || this.#conn !== conn || this.#status !== 'active') return;
     conn.paused = true;
     conn.ws.pause();
-    conn.timer?.cancel();
-    conn.timer = null;
     this.#log.debug('pausing the socket until the application catches up');
   }
 
@@ -965,7 +954,6 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     conn.paused = false;
     conn.heartbeater?.heard();
     conn.ws.resume();
-    if (conn.deadline && !conn.timer) this.#arm(conn, conn.deadline.ms, conn.deadline.what);
   }
 
   #pump(): void {

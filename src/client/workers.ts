@@ -21,6 +21,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { LogLevel } from '../logger.js';
 import { shardForGuild } from '../protocol/snowflake.js';
+import { ShardClosedError } from './errors.js';
 import { closingIterator, EventQueue } from './event-queue.js';
 import type { LatencyStats } from './heartbeat.js';
 import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
@@ -199,6 +200,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         }
       }
     }
+    if (this.#closing) throw new ShardClosedError('closed before it started');
     for (let w = 0; w < this.#workers.length; w++) this.#spawn(w);
     await new Promise<void>((resolve, reject) => {
       this.#startup = { resolve, reject };
@@ -409,14 +411,21 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
    * way is not changed by a later call, which gets the same result.
    */
   close(options: { resumable?: boolean } = {}): Promise<SessionInfo[]> {
-    this.#closed ??= this.#close(options);
+    this.#closed ??= this.#close(options).catch((error: unknown) => {
+      this.#closed = null; // a failed close may be tried again
+      throw error;
+    });
     return this.#closed;
   }
 
   async #close(options: { resumable?: boolean }): Promise<SessionInfo[]> {
     this.#closing = true;
+    this.#startup?.reject(new ShardClosedError('closed before every shard was ready'));
+    this.#startup = null;
+    // Before start() has spawned them, there are no workers yet.
+    const workers = this.#workers.filter((w): w is WorkerRecord => w !== null);
     const sessions = await Promise.all(
-      this.#workers.map(
+      workers.map(
         (worker) =>
           new Promise<SessionInfo[]>((resolve) => {
             worker.closing = true;
@@ -435,7 +444,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
           }),
       ),
     );
-    await Promise.all(this.#workers.map((w) => w.thread.terminate()));
+    await Promise.all(workers.map((w) => w.thread.terminate()));
     const all = sessions.flat();
     if (options.resumable) for (const s of all) await this.#options.sessionStore?.set(s.shardId, s);
     this.#queue.end();

@@ -6,7 +6,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Emulator } from '../../src/emulator/index.js';
-import { type Dispatch, LocalIdentifyQueue, shardForGuild, WorkerShardManager } from '../../src/index.js';
+import {
+  type Dispatch,
+  LocalIdentifyQueue,
+  ShardClosedError,
+  shardForGuild,
+  WorkerShardManager,
+} from '../../src/index.js';
 import { startEmulator, TOKEN, until } from '../shard/harness.js';
 
 /** 4 shards on 2 workers against `emu`, with a queue of `maxConcurrency` buckets and a `window` ms. */
@@ -142,3 +148,17 @@ test('the merged stream ends with the error once every shard has failed; leaving
 function delay<T>(ms: number, value: T): Promise<T> {
   return new Promise((resolve) => setTimeout(() => resolve(value), ms));
 }
+
+test('close() before or during start() settles both, and leaves no worker running', async () => {
+  const emu = await startEmulator({ guilds: 8, maxConcurrency: 4, identifyInterval: 0 });
+  const early = workersFor(emu, 4, 0);
+  assert.deepEqual(await early.close(), []);
+  await assert.rejects(early.start(), ShardClosedError);
+  const during = workersFor(emu, 4, 0);
+  const starting = during.start();
+  const closing = during.close();
+  await assert.rejects(starting, ShardClosedError);
+  await closing;
+  assert.ok(during.status().every((s) => s.status !== 'active'));
+  await emu.close();
+});
