@@ -308,10 +308,11 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
    * call waits for it and does what the first one asked.
    */
   async close(options: { resumable?: boolean } = {}): Promise<SessionInfo | null> {
-    if (this.#status === 'closed' || this.#status === 'fatally-closed')
+    if (!this.#stop && (this.#status === 'closed' || this.#status === 'fatally-closed'))
       return options.resumable ? this.session : null;
-    // A close under way is not changed by a later call: leaving a `for await` loop (which closes)
-    // while a resumable shutdown runs must not end the session.
+    // A close under way, or done, is not changed by a later call, which waits for it and gets its
+    // result: leaving a `for await` loop (which closes) during a resumable shutdown must not end
+    // the session.
     const stop = (this.#stop ??= { resumable: options.resumable ?? false });
     const conn = this.#conn;
     if (conn) this.#endConnection(conn, { kind: 'stopped' }, stop.resumable ? RESUMABLE_CLOSE_CODE : 1000);

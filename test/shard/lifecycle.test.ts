@@ -214,6 +214,18 @@ test('an event taken by a once() listener is not buffered for the iterator as we
   await shard.close();
 });
 
+test('a later close(), or leaving a for-await loop, never undoes a resumable close', async () => {
+  const shard = shardFor(emu);
+  await shard.connect();
+  const sessionId = shard.session!.sessionId;
+  const closing = shard.close({ resumable: true });
+  await shard[Symbol.asyncIterator]().return!();
+  const saved = await closing;
+  assert.equal(saved?.sessionId, sessionId);
+  assert.deepEqual(await shard.close(), saved, 'a close after the first gets its result');
+  assert.equal(emu.session(sessionId)!.ended, null, 'the session was ended');
+});
+
 test('connect() while close() is under way rejects instead of hanging', async () => {
   const shard = shardFor(emu);
   const closing = shard.close();
