@@ -223,7 +223,10 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
   }
 
   #spawn(index: number): void {
-    const shardIds = [...this.#shards].filter(([, r]) => r.worker === index).map(([id]) => id);
+    // A shard that closed fatally stays closed: a new worker would only repeat the failure.
+    const shardIds = [...this.#shards]
+      .filter(([, r]) => r.worker === index && r.status !== 'fatally-closed')
+      .map(([id]) => id);
     const o = this.#options;
     const shardOptions: WorkerShardOptions = {
       intents: o.intents,
@@ -270,7 +273,9 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
       record.exited = true;
       for (const permit of record.permits.values()) permit.abort();
       if (record.closing || this.#closing) return;
-      for (const id of shardIds) this.#shards.get(id)!.status = 'starting';
+      const live = shardIds.filter((id) => this.#shards.get(id)!.status !== 'fatally-closed');
+      if (live.length === 0) return;
+      for (const id of live) this.#shards.get(id)!.status = 'starting';
       this.emit('restart', index, code, failure);
       // A worker that keeps dying young (a broken install, a crash at start) is restarted ever more
       // slowly instead of in a tight loop; one that lived a while comes back at once.

@@ -112,6 +112,30 @@ test('a killed worker is started again and its shards resume with no lost or rep
   await emu.close();
 });
 
+test('a restarted worker leaves its fatally closed shards closed', async () => {
+  const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
+  const manager = workersFor(emu, 4, 0);
+  const fatal: number[] = [];
+  manager.on('fatal', (id) => fatal.push(id));
+  const restarts: number[] = [];
+  manager.on('restart', (worker) => restarts.push(worker));
+  await manager.start();
+  // Shards 0 and 2 run on worker 0; shard 0 fails for good.
+  emu.fault(emu.sessions().find((s) => s.shard[0] === 0)!.id, { type: 'close', code: 4004 });
+  await until(() => manager.status()[0]!.status === 'fatally-closed', 'shard 0 to fail');
+  const { identifies, resumes } = emu.counters;
+  await manager.threads[0]!.terminate();
+  await until(() => restarts.length === 1, 'the restart');
+  await until(() => manager.status()[2]!.status === 'active', 'shard 2 active again');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(manager.status()[0]!.status, 'fatally-closed');
+  assert.deepEqual(fatal, [0], 'the failed shard was run again');
+  assert.equal(emu.counters.identifies, identifies);
+  assert.equal(emu.counters.resumes, resumes + 1, 'only shard 2 comes back');
+  await manager.close();
+  await emu.close();
+});
+
 test('the merged stream ends with the error once every shard has failed; leaving it closes the workers', async () => {
   const emu = await startEmulator({ guilds: 8, maxConcurrency: 4, identifyInterval: 0 });
   const doomed = workersFor(emu, 4, 0);
