@@ -1,8 +1,9 @@
 /**
- * Output space for decompression, shared by every connection of a thread.
+ * Output space for (de)compression, shared by every connection of a thread.
  *
- * A connection's inflater hands back a view of this buffer, which its caller decodes or copies before
- * anything else runs, so one buffer serves every connection: idle connections hold none. It grows
+ * A connection's inflater (or the emulator's compressor) produces into this buffer, and its caller
+ * decodes or copies the result before anything else runs, so one buffer serves every connection:
+ * idle connections hold none. It grows
  * (doubling) to fit the payload being produced, and a buffer grown past `KEEP_BYTES` by an
  * unusually large payload, or by a rejected decompression bomb, is dropped before the next payload
  * rather than kept for the life of the thread.

@@ -486,13 +486,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     const resumable = this.#stop?.resumable ?? false;
     if (!resumable) this.#forgetSession();
     this.#finalSave = this.#saveSession();
-    // Everything waiting is settled before listeners hear of it: one that throws must not leave
-    // iterators, commands or connect() pending forever.
-    this.#status = 'closed';
-    this.#failCommands(new ShardClosedError(`shard ${this.shardId} was closed`));
-    this.#queue?.end();
-    this.#firstActive?.reject(new ShardClosedError(`shard ${this.shardId} was closed before it was ready`));
-    this.#firstActive = null;
+    this.#end('closed');
     this.#emitState();
   }
 
@@ -501,17 +495,27 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.#error = error;
     this.#forgetSession();
     void this.#saveSession();
-    this.#status = 'fatally-closed';
-    this.#failCommands(error);
-    this.#queue?.end(error);
-    this.#firstActive?.reject(error);
-    this.#firstActive = null;
+    this.#end('fatally-closed');
     try {
       this.#emitState();
     } finally {
       // Even if a 'state' listener threw: the owner learns of the failure from this event.
       this.emit('fatal', error);
     }
+  }
+
+  /**
+   * Enters a final status and settles everything waiting (commands, the iterator, connect()) with
+   * `#error` or a ShardClosedError, before any listener hears of it: one that throws must not leave
+   * them pending forever.
+   */
+  #end(status: 'closed' | 'fatally-closed'): void {
+    this.#status = status;
+    const closed = (what: string) => this.#error ?? new ShardClosedError(`shard ${this.shardId} was ${what}`);
+    this.#failCommands(closed('closed'));
+    this.#queue?.end(this.#error ?? undefined);
+    this.#firstActive?.reject(closed('closed before it was ready'));
+    this.#firstActive = null;
   }
 
   #sleep(ms: number): Promise<void> {
@@ -895,8 +899,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   #events(): EventQueue<Dispatch> {
     if (!this.#queue) {
       this.#queue = new EventQueue<Dispatch>(this.#bufferSize, () => this.#resumeReading());
-      if (this.#status === 'closed') this.#queue.end();
-      else if (this.#status === 'fatally-closed') this.#queue.end(this.#error);
+      if (this.#status === 'closed' || this.#status === 'fatally-closed')
+        this.#queue.end(this.#error ?? undefined);
     }
     return this.#queue;
   }

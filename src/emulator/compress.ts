@@ -14,6 +14,7 @@
  * with `ZSTD_e_flush`, so one zstd frame spans the connection.
  */
 import { createRequire } from 'node:module';
+import { OutputSpace } from '../output-space.js';
 import { ZlibContext } from '../zlib-context.js';
 
 export type Compression = 'zlib-stream' | 'zstd-stream';
@@ -50,7 +51,7 @@ let zstd: ZstdBinding | undefined;
 const ZSTD_E_FLUSH = 1;
 
 /** Output space shared by every zstd connection: each chunk is copied out before the next call. */
-let zstdOut = Buffer.allocUnsafe(64 * 1024);
+const zstdSpace = new OutputSpace();
 
 class ZstdStreamCompressor implements Compressor {
   readonly #ctx = new (zstd ??= createRequire(import.meta.url)('zstd-napi/binding.js') as ZstdBinding).CCtx();
@@ -58,12 +59,14 @@ class ZstdStreamCompressor implements Compressor {
   text(payload: string): Buffer {
     let input = Buffer.from(payload);
     const chunks: Buffer[] = [];
+    let zstdOut = zstdSpace.start();
     for (;;) {
       const [remaining, produced, consumed] = this.#ctx.compressStream2(zstdOut, input, ZSTD_E_FLUSH);
       chunks.push(Buffer.from(zstdOut.subarray(0, produced)));
       input = input.subarray(consumed);
       if (remaining === 0 && input.length === 0) break;
-      if (produced === zstdOut.length) zstdOut = Buffer.allocUnsafe(zstdOut.length * 2);
+      // Its bytes are copied out already, so none need carrying over.
+      if (produced === zstdOut.length) zstdOut = zstdSpace.grow(0, Number.POSITIVE_INFINITY);
     }
     return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   }
