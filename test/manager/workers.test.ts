@@ -122,7 +122,11 @@ test('a restarted worker leaves its fatally closed shards closed', async () => {
   await manager.start();
   // Shards 0 and 2 run on worker 0; shard 0 fails for good.
   emu.fault(emu.sessions().find((s) => s.shard[0] === 0)!.id, { type: 'close', code: 4004 });
-  await until(() => manager.status()[0]!.status === 'fatally-closed', 'shard 0 to fail');
+  // The 'fatal' message follows the state change; both must be in before the worker goes.
+  await until(
+    () => manager.status()[0]!.status === 'fatally-closed' && fatal.length === 1,
+    'shard 0 to fail',
+  );
   const { identifies, resumes } = emu.counters;
   await manager.threads[0]!.terminate();
   await until(() => restarts.length === 1, 'the restart');
