@@ -129,21 +129,75 @@ interface PendingCommand {
   readonly reject: (error: Error) => void;
 }
 
-/** One live socket and everything that must not outlive it; its heartbeater reports to it. */
-interface Connection extends HeartbeatHooks {
-  readonly ws: WebSocket;
-  readonly inflater: Inflater | null;
-  readonly limiter: RateLimiter;
+/**
+ * One live socket and everything that must not outlive it; its heartbeater reports to it.
+ *
+ * A class whose socket listeners are shared by every connection (they find theirs through the
+ * socket) rather than closures made per connection: an idle shard keeps one for hours, and the
+ * closures with their contexts were a sizeable part of its memory.
+ */
+class Connection implements HeartbeatHooks {
   /** Cancels the wait in the identify queue when the connection ends; only exists during it. */
-  abort: AbortController | null;
-  heartbeater: Heartbeater | null;
-  timer: Timer | null;
-  paused: boolean;
+  abort: AbortController | null = null;
+  heartbeater: Heartbeater | null = null;
+  timer: Timer | null = null;
+  paused = false;
   /** An IDENTIFY went out on this socket and the gateway has not answered it yet. */
-  identifying: boolean;
-  ended: boolean;
-  finish(outcome: Outcome): void;
+  identifying = false;
+  ended = false;
+
+  constructor(
+    readonly shard: Shard,
+    readonly ws: WebSocket,
+    readonly inflater: Inflater | null,
+    readonly limiter: RateLimiter,
+  ) {
+    (ws as SocketOf)[CONNECTION] = this;
+    ws.on('open', onOpen);
+    ws.on('message', onMessage);
+    ws.on('close', onClose);
+    ws.on('error', onError);
+  }
+
+  beat(): void {
+    friend.heartbeat(this);
+  }
+
+  zombie(): void {
+    friend.zombie(this);
+  }
 }
+
+const CONNECTION: unique symbol = Symbol('dusk.connection');
+
+/** The socket of a connection, with its way back to it. */
+type SocketOf = WebSocket & { [CONNECTION]: Connection };
+
+function onOpen(this: WebSocket): void {
+  friend.open((this as SocketOf)[CONNECTION]);
+}
+
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  friend.message((this as SocketOf)[CONNECTION], data, isBinary);
+}
+
+function onClose(this: WebSocket, code: number, reason: Buffer): void {
+  friend.close((this as SocketOf)[CONNECTION], code, reason);
+}
+
+function onError(this: WebSocket, error: Error): void {
+  friend.error((this as SocketOf)[CONNECTION], error);
+}
+
+/** The shard's private handlers, for the connection's shared listeners (set in Shard's static block). */
+let friend: {
+  heartbeat(conn: Connection): void;
+  zombie(conn: Connection): void;
+  open(conn: Connection): void;
+  message(conn: Connection, data: Buffer, isBinary: boolean): void;
+  close(conn: Connection, code: number, reason: Buffer): void;
+  error(conn: Connection, error: Error): void;
+};
 
 export interface ShardEvents {
   dispatch: [Dispatch];
@@ -159,6 +213,22 @@ export interface ShardEvents {
   close: [{ code: number; reason: string }];
   /** The shard stopped for good because of a fatal close code. */
   fatal: [GatewayCloseError];
+}
+
+interface Deferred {
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
 }
 
 const DEFAULT_GATEWAY = 'wss://gateway.discord.gg';
@@ -212,7 +282,12 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   #conn: Connection | null = null;
   #commands: PendingCommand[] = [];
   #pumpTimer: Timer | null = null;
-  #running: Promise<void> | null = null;
+  /** Whether the connection loop has started, is running, or has ended (see #step). */
+  #loop: 'idle' | 'running' | 'ended' = 'idle';
+  /** What close() waits on while the loop runs; made only when someone waits. */
+  #loopWaiter: Deferred | null = null;
+  /** The exception that ended the loop, if one did (a throwing 'state' listener). */
+  #loopFailure: { error: unknown } | null = null;
   #stop: { resumable: boolean } | null = null;
   #wake: (() => void) | null = null;
   #iterated = false;
@@ -222,7 +297,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   #held = false;
   #finalSave: Promise<void> | null = null;
   /** What connect() returns until the shard is first active; created by the first connect(). */
-  #firstActive: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void } | null = null;
+  #firstActive: Deferred | null = null;
   #wasActive = false;
 
   constructor(options: ShardOptions) {
@@ -287,17 +362,9 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
         ),
       );
     }
-    this.#running ??= this.#run();
+    if (this.#loop === 'idle') this.#startLoop();
     if (this.#wasActive) return Promise.resolve();
-    if (!this.#firstActive) {
-      let resolve!: () => void;
-      let reject!: (e: Error) => void;
-      const promise = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      this.#firstActive = { promise, resolve, reject };
-    }
+    this.#firstActive ??= deferred();
     return this.#firstActive.promise;
   }
 
@@ -317,8 +384,11 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     const conn = this.#conn;
     if (conn) this.#endConnection(conn, { kind: 'stopped' }, stop.resumable ? RESUMABLE_CLOSE_CODE : 1000);
     this.#wake?.();
-    await this.#running;
-    if (!this.#running) this.#finishStop();
+    if (this.#loop === 'idle') {
+      this.#loop = 'ended';
+      this.#finishStop();
+    }
+    await this.#loopEnd();
     // The store must hold the final sequence before close() resolves: a process about to exit
     // relies on it.
     await this.#finalSave;
@@ -439,46 +509,92 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
 
   // ---- the connection loop -------------------------------------------------------------------
 
-  async #run(): Promise<void> {
-    if (!this.#sessionLoaded) {
-      this.#sessionLoaded = true;
-      try {
-        const stored = await this.#store!.get(this.shardId);
-        if (stored && stored.shardCount === this.shardCount) {
-          this.#session = stored;
-          this.#sequence = stored.sequence;
-        }
-      } catch (error) {
-        this.#log.warn(`could not read the session store; identifying instead: ${(error as Error).message}`);
-      }
+  /*
+   * The loop is a chain of steps started by callbacks, not one async function: a suspended async
+   * function keeps its generator, its promise and the reactions of the promise it awaits, a few
+   * hundred bytes for every idle shard. Every step runs through #step, so an exception (a 'state'
+   * listener that throws) ends the loop as a failure that close() reports, never half-way.
+   */
+
+  #startLoop(): void {
+    this.#loop = 'running';
+    if (this.#sessionLoaded) return this.#step(() => this.#next());
+    this.#sessionLoaded = true;
+    Promise.resolve()
+      .then(() => this.#store!.get(this.shardId))
+      .then(
+        (stored) => {
+          if (stored && stored.shardCount === this.shardCount) {
+            this.#session = stored;
+            this.#sequence = stored.sequence;
+          }
+        },
+        (error: Error) =>
+          this.#log.warn(`could not read the session store; identifying instead: ${error.message}`),
+      )
+      .then(() => this.#step(() => this.#next()));
+  }
+
+  #step(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.#loop = 'ended';
+      this.#loopFailure = { error };
+      if (this.#loopWaiter) this.#loopWaiter.reject(error);
+      // Nobody is waiting: reported as the rejection of the loop it is.
+      else void Promise.reject(error);
     }
-    while (!this.#stop) {
-      this.#setStatus(this.#session ? 'resuming' : 'connecting');
-      const outcome = await this.#connection();
-      if (outcome.kind === 'stopped' || this.#stop) break;
-      if (outcome.kind === 'fatal') {
-        this.#fatal(new GatewayCloseError(outcome.code!, this.shardId, outcome.reason));
-        return;
-      }
-      if (outcome.kind === 'identify' && this.#session) {
-        this.#log.info('session invalidated; a new one will be identified');
-        this.#forgetSession();
-        await this.#saveSession();
-      }
-      this.#attempts++;
-      const wait = Math.max(
-        backoffDelay(this.#attempts, this.#clock.random(), this.#backoff),
-        outcome.delay ?? 0,
-      );
-      this.#reconnectIn = wait;
-      this.#setStatus('disconnected');
-      if (wait > 0) {
-        this.#log.debug(`reconnecting in ${wait} ms (attempt ${this.#attempts})`);
-        await this.#sleep(wait);
-      }
+  }
+
+  /** Resolves once the loop has ended (at once if it never started), rejects if it failed. */
+  #loopEnd(): Promise<void> {
+    if (this.#loop === 'running') return (this.#loopWaiter ??= deferred()).promise;
+    return this.#loopFailure ? Promise.reject(this.#loopFailure.error) : Promise.resolve();
+  }
+
+  /** The top of the loop: the next connection, unless a close was asked for. */
+  #next(): void {
+    if (this.#stop) return this.#endLoop();
+    this.#setStatus(this.#session ? 'resuming' : 'connecting');
+    this.#connection();
+  }
+
+  /** A connection ended; how it ended decides what comes next. */
+  #afterConnection(outcome: Outcome): void {
+    if (outcome.kind === 'stopped' || this.#stop) return this.#endLoop();
+    if (outcome.kind === 'fatal') {
+      return this.#endLoop(new GatewayCloseError(outcome.code!, this.shardId, outcome.reason));
+    }
+    if (outcome.kind === 'identify' && this.#session) {
+      this.#log.info('session invalidated; a new one will be identified');
+      this.#forgetSession();
+      void this.#saveSession().then(() => this.#step(() => this.#retry(outcome)));
+      return;
+    }
+    this.#retry(outcome);
+  }
+
+  #retry(outcome: Outcome): void {
+    this.#attempts++;
+    const wait = Math.max(
+      backoffDelay(this.#attempts, this.#clock.random(), this.#backoff),
+      outcome.delay ?? 0,
+    );
+    this.#reconnectIn = wait;
+    this.#setStatus('disconnected');
+    if (wait > 0) this.#log.debug(`reconnecting in ${wait} ms (attempt ${this.#attempts})`);
+    this.#sleep(wait, () => {
       this.#reconnectIn = null;
-    }
-    this.#finishStop();
+      this.#next();
+    });
+  }
+
+  #endLoop(fatal?: GatewayCloseError): void {
+    this.#loop = 'ended';
+    if (fatal) this.#fatal(fatal);
+    else this.#finishStop();
+    this.#loopWaiter?.resolve();
   }
 
   #finishStop(): void {
@@ -518,106 +634,108 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.#firstActive = null;
   }
 
-  #sleep(ms: number): Promise<void> {
+  /** Runs `then` as a step after `ms`, or as soon as close() wakes it. */
+  #sleep(ms: number, then: () => void): void {
     // close() may have come while the session store was being written, before this wait existed.
-    if (this.#stop) return Promise.resolve();
-    return new Promise((resolve) => {
-      // The one wait with no socket open: it must keep the process alive, or a bot whose only work
-      // is the gateway would exit in the middle of a backoff.
-      const timer = this.#clock.setTimeout(done, ms, { keepAlive: true });
-      const self = this;
-      function done() {
-        timer.cancel();
-        self.#wake = null;
-        resolve();
-      }
-      this.#wake = done;
-    });
+    if (ms <= 0 || this.#stop) return then();
+    // The one wait with no socket open: it must keep the process alive, or a bot whose only work
+    // is the gateway would exit in the middle of a backoff.
+    const timer = this.#clock.setTimeout(done, ms, { keepAlive: true });
+    const self = this;
+    function done() {
+      timer.cancel();
+      self.#wake = null;
+      queueMicrotask(() => self.#step(then));
+    }
+    this.#wake = done;
   }
 
-  /** Runs one connection from socket open to its end, and says how it ended. */
-  #connection(): Promise<Outcome> {
-    return new Promise<Outcome>((resolve) => {
-      const resuming = this.#session !== null;
-      const url = gatewayQuery(resuming ? this.#session!.resumeUrl : this.#gatewayUrl, this.#compress);
-      this.#log.debug(`connecting to ${url} to ${resuming ? 'resume' : 'identify'}`);
-      let ws: WebSocket;
-      try {
-        ws = new WebSocket(url, {
-          perMessageDeflate: false,
-          maxPayload: this.#maxMessageSize,
-          skipUTF8Validation: true,
-        });
-      } catch (error) {
-        this.#log.warn(`could not open ${url}: ${(error as Error).message}`);
-        resolve({ kind: 'resume' });
-        return;
-      }
-      const conn: Connection = {
-        ws,
-        inflater: this.#compress ? createInflater(this.#compress, this.#maxMessageSize) : null,
-        limiter: new RateLimiter(this.#clock, this.#sendLimit),
-        abort: null,
-        heartbeater: null,
-        timer: null,
-        paused: false,
-        identifying: false,
-        ended: false,
-        beat: () => this.#heartbeat(conn),
-        zombie: () => {
-          this.#log.warn('no message from the gateway for a whole heartbeat interval (zombie); resuming');
-          this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
-        },
-        finish: (outcome) => {
-          if (conn.ended) return;
-          conn.ended = true;
-          conn.heartbeater?.stop();
-          conn.timer?.cancel();
-          conn.inflater?.close();
-          conn.abort?.abort(new ShardClosedError('connection ended'));
-          if (this.#conn === conn) this.#conn = null;
-          this.#latency.reset();
-          resolve(outcome);
-        },
-      };
-      this.#conn = conn;
-      // Covers the TCP connect and the websocket handshake (ws's own handshakeTimeout is not used:
-      // it would leave a spent timer on every socket), and is replaced by the Hello deadline once open.
-      this.#arm(conn, this.#timeouts.connect, 'websocket handshake');
+  /** Opens a connection; #finish reports how it ended to #afterConnection. */
+  #connection(): void {
+    const resuming = this.#session !== null;
+    const url = gatewayQuery(resuming ? this.#session!.resumeUrl : this.#gatewayUrl, this.#compress);
+    this.#log.debug(`connecting to ${url} to ${resuming ? 'resume' : 'identify'}`);
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(url, {
+        perMessageDeflate: false,
+        maxPayload: this.#maxMessageSize,
+        skipUTF8Validation: true,
+      });
+    } catch (error) {
+      this.#log.warn(`could not open ${url}: ${(error as Error).message}`);
+      return this.#settle({ kind: 'resume' });
+    }
+    const inflater = this.#compress ? createInflater(this.#compress, this.#maxMessageSize) : null;
+    const conn = new Connection(this, ws, inflater, new RateLimiter(this.#clock, this.#sendLimit));
+    this.#conn = conn;
+    // Covers the TCP connect and the websocket handshake (ws's own handshakeTimeout is not used:
+    // it would leave a spent timer on every socket), and is replaced by the Hello deadline once open.
+    this.#arm(conn, this.#timeouts.connect, 'websocket handshake');
+  }
 
-      ws.on('open', () => {
-        this.#arm(conn, this.#timeouts.hello, 'Hello');
-      });
-      ws.on('message', (data: Buffer, isBinary: boolean) => this.#onMessage(conn, data, isBinary));
-      ws.on('close', (code: number, reasonBuf: Buffer) => {
-        const reason = redact(reasonBuf.toString());
-        this.emit('close', { code, reason });
-        if (conn.ended) return;
-        this.#log.info(`connection closed with ${code}${reason ? ` (${reason})` : ''}`);
-        const action = closeAction(code);
-        conn.finish(
-          action === 'fatal'
-            ? { kind: 'fatal', code, reason }
-            : action === 'identify'
-              ? { kind: 'identify', code, delay: reidentifyDelay(this.#clock.random()) }
-              : { kind: 'resume', code },
-        );
-      });
-      ws.on('error', (error: Error) => {
-        this.#log.warn(`socket error: ${error.message}`);
-        // 'close' follows for sockets that opened; a failed handshake may only report here.
-        if (ws.readyState === WebSocket.CLOSED || ws.readyState === WebSocket.CLOSING) {
-          conn.finish({ kind: this.#session ? 'resume' : 'identify' });
-        }
-      });
-    });
+  /** The loop goes on from a connection's end in a step of its own, after whatever ended it. */
+  #settle(outcome: Outcome): void {
+    queueMicrotask(() => this.#step(() => this.#afterConnection(outcome)));
+  }
+
+  static {
+    friend = {
+      heartbeat: (conn) => conn.shard.#heartbeat(conn),
+      zombie: (conn) => {
+        conn.shard.#log.warn('no message from the gateway for a whole heartbeat interval (zombie); resuming');
+        conn.shard.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
+      },
+      open: (conn) => conn.shard.#arm(conn, conn.shard.#timeouts.hello, 'Hello'),
+      message: (conn, data, isBinary) => conn.shard.#onMessage(conn, data, isBinary),
+      close: (conn, code, reason) => conn.shard.#onClose(conn, code, reason),
+      error: (conn, error) => conn.shard.#onError(conn, error),
+    };
+  }
+
+  #onClose(conn: Connection, code: number, reasonBuf: Buffer): void {
+    const reason = redact(reasonBuf.toString());
+    this.emit('close', { code, reason });
+    if (conn.ended) return;
+    this.#log.info(`connection closed with ${code}${reason ? ` (${reason})` : ''}`);
+    const action = closeAction(code);
+    this.#finish(
+      conn,
+      action === 'fatal'
+        ? { kind: 'fatal', code, reason }
+        : action === 'identify'
+          ? { kind: 'identify', code, delay: reidentifyDelay(this.#clock.random()) }
+          : { kind: 'resume', code },
+    );
+  }
+
+  #onError(conn: Connection, error: Error): void {
+    this.#log.warn(`socket error: ${error.message}`);
+    // 'close' follows for sockets that opened; a failed handshake may only report here.
+    const state = conn.ws.readyState;
+    if (state === WebSocket.CLOSED || state === WebSocket.CLOSING) {
+      this.#finish(conn, { kind: this.#session ? 'resume' : 'identify' });
+    }
+  }
+
+  /** The connection is over: release what it holds and let the loop decide what comes next. */
+  #finish(conn: Connection, outcome: Outcome): void {
+    if (conn.ended) return;
+    conn.ended = true;
+    conn.heartbeater?.stop();
+    conn.timer?.cancel();
+    conn.inflater?.close();
+    conn.abort?.abort(new ShardClosedError('connection ended'));
+    if (this.#conn === conn) this.#conn = null;
+    this.#latency.reset();
+    this.#settle(outcome);
   }
 
   /** Closes `conn` on purpose and decides the outcome now, without waiting for the close handshake. */
   #endConnection(conn: Connection, outcome: Outcome, code: number): void {
     if (conn.ended) return;
     this.#identifyAnswered(conn);
-    conn.finish(outcome);
+    this.#finish(conn, outcome);
     const ws = conn.ws;
     try {
       if (ws.readyState === WebSocket.OPEN) {
