@@ -243,12 +243,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
     const init: WorkerInit = {
       token: o.token,
       shardCount: this.shardCount,
-      shards: shardIds.map((shardId) => {
-        const record = this.#shards.get(shardId)!;
-        // Resume from the last dispatch the application received, not the last the worker saw.
-        const session = record.session ? { ...record.session, sequence: record.delivered } : null;
-        return { shardId, session };
-      }),
+      shards: shardIds.map((shardId) => ({ shardId, session: this.#remembered(shardId) })),
       events: o.events ?? null,
       shardOptions,
       logLevel: o.logLevel,
@@ -287,6 +282,16 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         if (!this.#closing) this.#spawn(index);
       }, delay).unref();
     });
+  }
+
+  /**
+   * The session a shard resumes with when its worker is gone: the last the worker reported, from
+   * the last dispatch the application received (not the last the worker saw).
+   */
+  #remembered(shardId: number): SessionInfo | null {
+    const record = this.#shards.get(shardId)!;
+    if (!record.session || record.status === 'fatally-closed') return null;
+    return { ...record.session, sequence: record.delivered };
   }
 
   #onMessage(worker: WorkerRecord, message: FromWorker): void {
@@ -434,14 +439,22 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         (worker) =>
           new Promise<SessionInfo[]>((resolve) => {
             worker.closing = true;
-            if (worker.exited) return resolve([]);
+            // A worker that died (and was not started again yet) cannot close its shards: their
+            // sessions are the ones a restart would have resumed.
+            const remembered = () =>
+              resolve(
+                options.resumable
+                  ? worker.shardIds.map((id) => this.#remembered(id)).filter((s) => s !== null)
+                  : [],
+              );
+            if (worker.exited) return remembered();
             const done = (message: FromWorker) => {
               if (message.type !== 'closed') return;
               worker.thread.off('message', done);
               resolve(message.sessions);
             };
             worker.thread.on('message', done);
-            worker.thread.once('exit', () => resolve([]));
+            worker.thread.once('exit', remembered);
             worker.thread.postMessage({
               type: 'close',
               resumable: options.resumable === true,

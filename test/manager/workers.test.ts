@@ -112,6 +112,36 @@ test('a killed worker is started again and its shards resume with no lost or rep
   await emu.close();
 });
 
+test("a resumable close while a worker is down returns its shards' sessions from the last delivered event", async () => {
+  const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
+  const manager = workersFor(emu, 4, 0);
+  const events: Dispatch[] = [];
+  manager.on('dispatch', (e) => events.push(e));
+  await manager.start();
+  const sessions = emu.sessions();
+  for (const s of sessions) await emu.burst(s.id, 200);
+  const total = () => sessions.reduce((n, s) => n + emu.session(s.id)!.log().length, 0);
+  await until(() => events.length >= total(), 'every event');
+  const down = manager.threads[0]!;
+  const exited = new Promise((resolve) => down.once('exit', resolve));
+  await down.terminate();
+  await exited;
+  // Closed before the worker is started again: its shards cannot answer for themselves.
+  const saved = await manager.close({ resumable: true });
+  assert.deepEqual(
+    saved.map((s) => s.shardId).sort(),
+    [0, 1, 2, 3],
+    'a shard of the dead worker has no session',
+  );
+  for (const s of saved) {
+    const last = events.filter((e) => e.shardId === s.shardId).at(-1)!;
+    const live = sessions.find((x) => x.shard[0] === s.shardId)!;
+    assert.equal(s.sessionId, live.id, `shard ${s.shardId}: another session`);
+    assert.equal(s.sequence, last.s, `shard ${s.shardId}: not the last delivered sequence`);
+  }
+  await emu.close();
+});
+
 test('a restarted worker leaves its fatally closed shards closed', async () => {
   const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
   const manager = workersFor(emu, 4, 0);
