@@ -247,6 +247,16 @@ const DEFAULT_BACKOFF: BackoffOptions = Object.freeze({});
 /** The key of the method through which a shard's owner holds its reading (not part of the public API). */
 export const holdReading: unique symbol = Symbol('dusk.holdReading');
 
+/**
+ * The key of the method through which a shard's owner takes the wanted dispatches as text instead
+ * of events (not part of the public API): a worker thread posts them to the main thread, which
+ * parses each once, so the worker never parses what it only forwards.
+ */
+export const takeText: unique symbol = Symbol('dusk.takeText');
+
+/** Receives a wanted dispatch's text with the sequence and name read from its envelope. */
+export type TextSink = (text: string, s: number | null, t: string) => void;
+
 export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Dispatch> {
   readonly shardId: number;
   readonly shardCount: number;
@@ -299,6 +309,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   /** What connect() returns until the shard is first active; created by the first connect(). */
   #firstActive: Deferred | null = null;
   #wasActive = false;
+  /** Set by an owner that takes dispatches as text (see takeText); nothing is then parsed for it. */
+  #textSink: TextSink | null = null;
 
   constructor(options: ShardOptions) {
     super();
@@ -780,11 +792,13 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
       this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
       return;
     }
-    // With no filter every payload is parsed anyway; reading its envelope first would be wasted.
-    let envelope = this.#wanted === null ? null : readEnvelopeHead(bytes);
+    // With no filter, and no owner taking text, every payload is parsed anyway; reading its
+    // envelope first would be wasted.
+    const scan = this.#wanted !== null || this.#textSink !== null;
+    let envelope = scan ? readEnvelopeHead(bytes) : null;
     if (envelope && this.#skipUnwanted(envelope)) return;
     const text = bytes.toString();
-    if (this.#wanted !== null) envelope ??= readEnvelope(text);
+    if (scan) envelope ??= readEnvelope(text);
     if (this.listenerCount('raw') > 0) this.emit('raw', text, envelope);
     let parsed: { op: number; s: number | null; t: string | null; d: unknown } | null = null;
     if (!envelope) {
@@ -934,7 +948,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
    * payload, so nothing is skipped while there is one.
    */
   #skipUnwanted(head: Envelope): boolean {
-    if (head.op !== 0 || head.t === null || this.#wanted!.has(head.t)) return false;
+    if (head.op !== 0 || head.t === null || this.#wanted === null || this.#wanted.has(head.t)) return false;
     if (head.t === 'READY' || head.t === 'RESUMED' || this.listenerCount('raw') > 0) return false;
     if (head.s !== null) this.#advance(head.s);
     return true;
@@ -949,7 +963,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     const t = envelope.t;
     const internal = t === 'READY' || t === 'RESUMED';
     const wanted = t !== null && (this.#wanted === null || this.#wanted.has(t));
-    if ((internal || wanted) && !parsed) {
+    const sink = this.#textSink;
+    if ((internal || (wanted && !sink)) && !parsed) {
       parsed = this.#parse(conn, text);
       if (!parsed) return;
     }
@@ -957,6 +972,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     if (t === 'READY') this.#onReady(conn, parsed!.d as GatewayReadyDispatchData, envelope.s);
     else if (t === 'RESUMED') this.#onResumed(conn);
     if (!wanted) return;
+    if (sink) return sink(text, envelope.s, t);
     const event = parsed as unknown as Dispatch & { shardId: number };
     event.shardId = this.shardId;
     // Decided before the listeners run: a once() listener is gone afterwards.
@@ -1065,6 +1081,10 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
    * For the shard's owner (a ShardManager): stops reading while the owner's merged buffer is full,
    * and starts again when it drains, independently of the application's pause().
    */
+  [takeText](sink: TextSink): void {
+    this.#textSink = sink;
+  }
+
   [holdReading](held: boolean): void {
     this.#held = held;
     if (!held) this.#resumeReading();

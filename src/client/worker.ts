@@ -2,21 +2,21 @@
  * The worker-thread half of `WorkerShardManager`: runs a group of shards and talks to the main
  * thread in messages (see `workers.ts` for the protocol and the reasons).
  *
- * Shards here never parse events for the application: each one runs with an empty event filter,
- * so only READY and RESUMED are parsed (the shard needs them). Every message's text arrives on the
- * `raw` event with the envelope the shard read without parsing, and the dispatches the application wants are
- * posted to the main thread as text, batched per tick. The main thread parses each once.
+ * Shards here never parse events for the application: each one runs with the application's event
+ * filter and hands the wanted dispatches over as text (`takeText`), read from their envelope alone;
+ * only READY and RESUMED are parsed (the shard needs them), and unwanted payloads are dropped from
+ * their first bytes, never decoded. The texts are posted to the main thread, batched per tick; the
+ * main thread parses each once.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { consoleLogger, silentLogger } from '../logger.js';
 import type { IdentifyQueue } from './identify-queue.js';
-import { Shard } from './shard.js';
+import { Shard, takeText } from './shard.js';
 import type { FromWorker, ToWorker, WorkerInit } from './workers.js';
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
 const post = (message: FromWorker) => port.postMessage(message);
-const wanted = init.events ? new Set(init.events) : null;
 
 /** Identify permits come from the main thread's queue, shared by every worker. */
 let nextTicket = 0;
@@ -71,24 +71,14 @@ for (const { shardId, session } of init.shards) {
     token: init.token,
     shardId,
     shardCount: init.shardCount,
-    events: [],
+    events: init.events,
     identifyQueue,
     session,
     logger,
   });
-  // The shard has read the envelope already (it runs with a filter); only its rare fallback parses here.
-  shard.on('raw', (text, scanned) => {
-    let envelope = scanned;
-    if (!envelope) {
-      try {
-        envelope = JSON.parse(text);
-      } catch {
-        return; // the shard itself reports and recovers from unparsable payloads
-      }
-    }
-    if (envelope?.op !== 0 || envelope.t === null || (wanted && !wanted.has(envelope.t))) return;
+  shard[takeText]((text, s) => {
     batch.shards.push(shardId);
-    batch.seqs.push(envelope.s ?? 0);
+    batch.seqs.push(s ?? 0);
     batch.texts.push(text);
     if (!scheduled) {
       scheduled = true;

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { PresenceUpdateStatus } from 'discord-api-types/v10';
+import { takeText } from '../../src/client/shard.js';
 import type { Emulator } from '../../src/emulator/index.js';
 import { type Dispatch, PayloadTooLargeError, ShardClosedError, shardForGuild } from '../../src/index.js';
 import { assertExactlyOnce, collect, shardFor, startEmulator, until } from './harness.js';
@@ -87,6 +88,47 @@ test('unwanted dispatches are not delivered but still advance the sequence', asy
   assert.ok(events.every((e) => e.t === 'MESSAGE_CREATE' && typeof e.d === 'object'));
   await shard.close();
 });
+
+for (const events of [['MESSAGE_CREATE'], null]) {
+  test(`an owner taking text (${events ? 'filtered' : 'everything'}) gets each wanted dispatch as text and nothing is parsed`, async () => {
+    const shard = shardFor(emu, { events, compress: 'zlib-stream' });
+    const texts: { text: string; s: number | null; t: string }[] = [];
+    shard[takeText]((text, s, t) => texts.push({ text, s, t }));
+    let dispatched = 0;
+    shard.on('dispatch', () => dispatched++);
+    await shard.connect();
+    const sessionId = shard.session!.sessionId;
+    const parse = JSON.parse;
+    let parses = 0;
+    // Only dispatches count: the emulator in this process parses the client's own frames.
+    JSON.parse = (...args: Parameters<typeof parse>) => {
+      if (args[0].startsWith('{"t":"')) parses++;
+      return parse(...args);
+    };
+    try {
+      await emu.burst(sessionId, 300);
+      const log = emu.session(sessionId)!.log();
+      await until(() => shard.session!.sequence === log.at(-1)!.seq, 'the last sequence');
+    } finally {
+      JSON.parse = parse;
+    }
+    assert.equal(parses, 0, 'the shard parsed payloads it only hands over');
+    assert.equal(dispatched, 0, 'dispatch events were emitted as well');
+    const log = emu.session(sessionId)!.log();
+    const wanted = log.filter((e) => e.t !== 'READY' && (!events || events.includes(e.t)));
+    assert.ok(wanted.length > 0 && wanted.length < log.length, 'the burst has nothing to test');
+    const burst = texts.filter((x) => x.t !== 'READY');
+    assert.deepEqual(
+      burst.map((x) => [x.s, x.t]),
+      wanted.map((e) => [e.seq, e.t]),
+    );
+    for (const x of burst) {
+      const payload = JSON.parse(x.text) as { op: number; s: number; t: string };
+      assert.deepEqual([payload.op, payload.s, payload.t], [0, x.s, x.t]);
+    }
+    await shard.close();
+  });
+}
 
 for (const compress of ['zlib-stream', 'zstd-stream'] as const) {
   test(`${compress}: READY, guilds and a burst arrive intact`, async () => {
