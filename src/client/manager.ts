@@ -187,10 +187,17 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
    * a resumable shutdown runs must not throw the sessions away.
    */
   close(options: { resumable?: boolean } = {}): Promise<SessionInfo[]> {
-    this.#closing ??= Promise.all([...this.#shards.values()].map((s) => s.close(options))).then(
-      (sessions) => {
+    // Every shard's close runs to its end even if one fails (a listener of it threw), and the merged
+    // stream ends either way; the failure is then reported.
+    this.#closing ??= Promise.allSettled([...this.#shards.values()].map((s) => s.close(options))).then(
+      (results) => {
         this.#queue.end();
-        return sessions.filter((s): s is SessionInfo => s !== null);
+        const sessions: SessionInfo[] = [];
+        for (const r of results) {
+          if (r.status === 'rejected') throw r.reason;
+          if (r.value) sessions.push(r.value);
+        }
+        return sessions;
       },
     );
     return this.#closing;

@@ -273,6 +273,25 @@ test('leaving the merged stream closes the manager, but never undoes a resumable
   await emu.close();
 });
 
+test("a shard whose close fails (a throwing listener) does not stop the others' or the merged stream's", async () => {
+  const emu = await startEmulator({ guilds: 4, identifyInterval: 0, maxConcurrency: 2 });
+  const manager = managerFor(emu, 2, { maxConcurrency: 2 });
+  await manager.start();
+  const iterator = manager[Symbol.asyncIterator]();
+  while ((await Promise.race([iterator.next(), new Promise((r) => setTimeout(r, 50, null))])) !== null);
+  const waiting = iterator.next();
+  manager.shard(0)!.on('state', (state) => {
+    if (state.status === 'closed') throw new Error('listener bug');
+  });
+  await assert.rejects(manager.close({ resumable: true }), /listener bug/);
+  assert.deepEqual(await waiting, { value: undefined, done: true });
+  assert.deepEqual(
+    manager.status().map((s) => s.state.status),
+    ['closed', 'closed'],
+  );
+  await emu.close();
+});
+
 test('an event taken by a once() listener of the manager is not also buffered for its stream', async () => {
   const emu = await startEmulator({ guilds: 2 });
   const manager = managerFor(emu, 1);
