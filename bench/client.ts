@@ -193,6 +193,24 @@ const gc = () => {
   for (let i = 0; i < 4; i++) (globalThis as { gc?: () => void }).gc!();
 };
 
+/**
+ * Memory once the process has settled: after a burst of work V8 keeps a larger heap committed for a
+ * few seconds (its memory reducer shrinks it later) and the allocator returns pages at its own pace,
+ * which moved RSS by several KB per shard between two readings a second apart. Collects garbage and
+ * reads every 500 ms until RSS moves less than 256 KB between readings (at most 10 s): an idle bot's
+ * steady state, read the same way for every client and for the baseline.
+ */
+async function settledMemory(): Promise<NodeJS.MemoryUsage> {
+  let last: NodeJS.MemoryUsage | null = null;
+  for (let waited = 0; ; waited += 500) {
+    gc();
+    const now = process.memoryUsage();
+    if (last && (Math.abs(now.rss - last.rss) < 256 * 1024 || waited >= 10_000)) return now;
+    last = now;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 async function memory(): Promise<void> {
   // Shards are added in steps (e.g. 200, then 800 more) in this one process: the growth between two
   // steps is free of the baseline's slack (allocator pages freed after loading code), which at 200
@@ -200,9 +218,7 @@ async function memory(): Promise<void> {
   const steps = config.steps!;
   const total = steps.at(-1)!;
   const c = config.maxConcurrency!;
-  await new Promise((r) => setTimeout(r, 50));
-  gc();
-  const base = process.memoryUsage();
+  const base = await settledMemory();
   const stops: (() => Promise<void>)[] = [];
   let previous = 0;
   for (const upTo of steps) {
@@ -241,10 +257,9 @@ async function memory(): Promise<void> {
         await manager.destroy();
       });
     }
-    // Let GUILD_CREATEs and first heartbeats settle, then measure what stays.
+    // Let GUILD_CREATEs and first heartbeats pass, then measure what stays.
     await new Promise((r) => setTimeout(r, 1000));
-    gc();
-    const now = process.memoryUsage();
+    const now = await settledMemory();
     send({ type: 'step', shards: upTo, rss: now.rss - base.rss, heap: now.heapUsed - base.heapUsed });
   }
   send({ type: 'done' });
