@@ -153,10 +153,10 @@ class Connection implements HeartbeatHooks {
     readonly limiter: RateLimiter,
   ) {
     (ws as SocketOf)[CONNECTION] = this;
-    ws.on('open', onOpen);
-    ws.on('message', onMessage);
-    ws.on('close', onClose);
-    ws.on('error', onError);
+    ws.on('open', friend.onOpen);
+    ws.on('message', friend.onMessage);
+    ws.on('close', friend.onClose);
+    ws.on('error', friend.onError);
   }
 
   beat(): void {
@@ -173,30 +173,17 @@ const CONNECTION: unique symbol = Symbol('dusk.connection');
 /** The socket of a connection, with its way back to it. */
 type SocketOf = WebSocket & { [CONNECTION]: Connection };
 
-function onOpen(this: WebSocket): void {
-  friend.open((this as SocketOf)[CONNECTION]);
-}
-
-function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  friend.message((this as SocketOf)[CONNECTION], data, isBinary);
-}
-
-function onClose(this: WebSocket, code: number, reason: Buffer): void {
-  friend.close((this as SocketOf)[CONNECTION], code, reason);
-}
-
-function onError(this: WebSocket, error: Error): void {
-  friend.error((this as SocketOf)[CONNECTION], error);
-}
-
-/** The shard's private handlers, for the connection's shared listeners (set in Shard's static block). */
+/**
+ * The heartbeat hooks and socket listeners every connection shares, defined in Shard's static block
+ * where the shard's private handlers are in reach. A socket listener runs with the socket as `this`.
+ */
 let friend: {
   heartbeat(conn: Connection): void;
   zombie(conn: Connection): void;
-  open(conn: Connection): void;
-  message(conn: Connection, data: Buffer, isBinary: boolean): void;
-  close(conn: Connection, code: number, reason: Buffer): void;
-  error(conn: Connection, error: Error): void;
+  onOpen(this: WebSocket): void;
+  onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void;
+  onClose(this: WebSocket, code: number, reason: Buffer): void;
+  onError(this: WebSocket, error: Error): void;
 };
 
 export interface ShardEvents {
@@ -698,10 +685,22 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
         conn.shard.#log.warn('no message from the gateway for a whole heartbeat interval (zombie); resuming');
         conn.shard.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
       },
-      open: (conn) => conn.shard.#arm(conn, conn.shard.#timeouts.hello, 'Hello'),
-      message: (conn, data, isBinary) => conn.shard.#onMessage(conn, data, isBinary),
-      close: (conn, code, reason) => conn.shard.#onClose(conn, code, reason),
-      error: (conn, error) => conn.shard.#onError(conn, error),
+      onOpen() {
+        const conn = (this as SocketOf)[CONNECTION];
+        conn.shard.#arm(conn, conn.shard.#timeouts.hello, 'Hello');
+      },
+      onMessage(data, isBinary) {
+        const conn = (this as SocketOf)[CONNECTION];
+        conn.shard.#onMessage(conn, data, isBinary);
+      },
+      onClose(code, reason) {
+        const conn = (this as SocketOf)[CONNECTION];
+        conn.shard.#onClose(conn, code, reason);
+      },
+      onError(error) {
+        const conn = (this as SocketOf)[CONNECTION];
+        conn.shard.#onError(conn, error);
+      },
     };
   }
 

@@ -33,6 +33,21 @@ function workersFor(
   });
 }
 
+/** 4 started shards on 2 workers, every dispatch collected, each session with a burst of `burst` events behind it. */
+async function runningWorkers(burst: number) {
+  const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
+  const manager = workersFor(emu, 4, 0);
+  const events: Dispatch[] = [];
+  manager.on('dispatch', (e) => events.push(e));
+  const restarts: number[] = [];
+  manager.on('restart', (worker) => restarts.push(worker));
+  await manager.start();
+  const sessions = emu.sessions();
+  if (burst > 0) for (const s of sessions) await emu.burst(s.id, burst);
+  const total = () => sessions.reduce((n, s) => n + emu.session(s.id)!.log().length, 0);
+  return { emu, manager, events, restarts, sessions, total };
+}
+
 test('4 shards on 2 workers: one identify queue, filtered events tagged by shard, routed commands', async () => {
   const emu = await startEmulator({ guilds: 8, maxConcurrency: 2, identifyInterval: 75 });
   const manager = workersFor(emu, 2, 100, ['GUILD_CREATE', 'TYPING_START', 'GUILD_MEMBERS_CHUNK']);
@@ -79,15 +94,7 @@ test('4 shards on 2 workers: one identify queue, filtered events tagged by shard
 });
 
 test('a killed worker is started again and its shards resume with no lost or repeated event', async () => {
-  const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
-  const manager = workersFor(emu, 4, 0);
-  const events: Dispatch[] = [];
-  manager.on('dispatch', (e) => events.push(e));
-  const restarts: number[] = [];
-  manager.on('restart', (worker) => restarts.push(worker));
-  await manager.start();
-  const sessions = emu.sessions();
-  for (const s of sessions) await emu.burst(s.id, 300);
+  const { emu, manager, events, restarts, sessions, total } = await runningWorkers(300);
   const identifies = emu.counters.identifies;
   const resumes = emu.counters.resumes;
   await manager.threads[0]!.terminate();
@@ -96,7 +103,6 @@ test('a killed worker is started again and its shards resume with no lost or rep
   await until(() => restarts.length === 1, 'the restart');
   await until(() => manager.status().every((s) => s.status === 'active'), 'every shard active again');
   for (const s of sessions) await emu.burst(s.id, 50);
-  const total = () => sessions.reduce((n, s) => n + emu.session(s.id)!.log().length, 0);
   await until(() => events.length >= total(), 'every event');
   assert.equal(emu.counters.identifies, identifies, 'a shard identified instead of resuming');
   assert.equal(emu.counters.resumes, resumes + 2, 'worker 0 runs two shards; both resume');
@@ -113,14 +119,7 @@ test('a killed worker is started again and its shards resume with no lost or rep
 });
 
 test("a resumable close while a worker is down returns its shards' sessions from the last delivered event", async () => {
-  const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
-  const manager = workersFor(emu, 4, 0);
-  const events: Dispatch[] = [];
-  manager.on('dispatch', (e) => events.push(e));
-  await manager.start();
-  const sessions = emu.sessions();
-  for (const s of sessions) await emu.burst(s.id, 200);
-  const total = () => sessions.reduce((n, s) => n + emu.session(s.id)!.log().length, 0);
+  const { emu, manager, events, sessions, total } = await runningWorkers(200);
   await until(() => events.length >= total(), 'every event');
   const down = manager.threads[0]!;
   const exited = new Promise((resolve) => down.once('exit', resolve));
@@ -143,13 +142,9 @@ test("a resumable close while a worker is down returns its shards' sessions from
 });
 
 test('a restarted worker leaves its fatally closed shards closed', async () => {
-  const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
-  const manager = workersFor(emu, 4, 0);
+  const { emu, manager, restarts } = await runningWorkers(0);
   const fatal: number[] = [];
   manager.on('fatal', (id) => fatal.push(id));
-  const restarts: number[] = [];
-  manager.on('restart', (worker) => restarts.push(worker));
-  await manager.start();
   // Shards 0 and 2 run on worker 0; shard 0 fails for good.
   emu.fault(emu.sessions().find((s) => s.shard[0] === 0)!.id, { type: 'close', code: 4004 });
   // The 'fatal' message follows the state change; both must be in before the worker goes.
