@@ -7,7 +7,8 @@
  * Roles:
  *   throughput  connect one client, then time the window of sequence numbers the parent names;
  *               the floor client also keeps the raw frames of the warm-up and replays them through
- *               a fresh inflater and JSON.parse with no socket (the in-process raw limit)
+ *               a fresh inflater and JSON.parse with no socket (the in-process raw limit), skipping
+ *               the unwanted ones by their first bytes as it did on the socket
  *   memory      start N idle shards, GC, report RSS and heap per shard above a baseline
  *   startup     start N shards with max_concurrency c and report when all were READY
  *   resume      connect, report each RESUMED, and at the end every sequence number received
@@ -18,6 +19,7 @@ import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
 import type { GatewayIntentBits } from 'discord-api-types/v10';
+import { readEnvelopeHead } from '../dist/client/decode.js';
 import { LocalIdentifyQueue } from '../dist/client/identify-queue.js';
 import { createInflater } from '../dist/client/inflate.js';
 import { ShardManager } from '../dist/client/manager.js';
@@ -142,15 +144,22 @@ async function throughput(): Promise<void> {
   ({ from, to } = await receive<{ from: number; to: number }>());
   await done;
   await client.close();
-  if (config.client === 'floor') result.raw = rawLimit(capture.frames, config.compress);
+  if (config.client === 'floor')
+    result.raw = rawLimit(capture.frames, config.compress, config.wanted ?? null);
   send({ type: 'done', ...result });
 }
 
 /**
  * Decompress and parse the captured frames again and again in a tight loop: what one core can do
- * with no socket, no event loop turn and no library in between.
+ * with no socket, no event loop turn and no library in between. Given wanted events, the others are
+ * recognised from their first bytes and not parsed, as the floor client does.
  */
-function rawLimit(frames: readonly Buffer[], compress: Compress): Record<string, number> {
+function rawLimit(
+  frames: readonly Buffer[],
+  compress: Compress,
+  wanted: readonly string[] | null,
+): Record<string, number> {
+  const wants = wanted ? new Set(wanted) : null;
   let events = 0;
   let cpu = 0;
   let ms = 0;
@@ -163,6 +172,13 @@ function rawLimit(frames: readonly Buffer[], compress: Compress): Record<string,
     for (const frame of frames) {
       const out = inflater ? inflater.push(frame) : frame;
       if (out === null) continue;
+      if (wants) {
+        const head = readEnvelopeHead(out);
+        if (head?.op === 0 && head.t !== null && !wants.has(head.t)) {
+          events++;
+          continue;
+        }
+      }
       const p = JSON.parse(out.toString()) as { op: number };
       if (p.op === 0) events++;
     }

@@ -5,9 +5,10 @@
  * client has to do at the least, so a library's cost is what it adds on top.
  *
  * Each delivers the events the application wants to `onEvent(s, t)`. Filtering happens where each
- * client can do it: dusk is told the wanted events and skips parsing the rest; @discordjs/ws and the
- * floor parse everything and the handler returns early for the unwanted ones, as an application
- * using them would.
+ * client can do it: dusk is told the wanted events and skips parsing the rest; @discordjs/ws parses
+ * everything and the handler returns early for the unwanted ones, as an application using it would;
+ * the floor reads each dispatch's name from its first bytes and parses only the wanted ones, the
+ * least any client that filters must do.
  */
 import { REST } from '@discordjs/rest';
 import { CompressionMethod, WebSocketManager, WebSocketShardEvents } from '@discordjs/ws';
@@ -109,11 +110,12 @@ function djsClient(o: ClientOptions): BenchClient {
 }
 
 /**
- * The least a client can do: inflate, parse, identify, heartbeat. No resume, no checks.
+ * The least a client can do: inflate, parse, identify, heartbeat. No resume, no checks. Given wanted
+ * events, it reads each dispatch's sequence and name from its first bytes (dusk's `readEnvelopeHead`)
+ * and parses only the wanted ones.
  *
- * With `headsOnly` it is the transport floor: a dispatch's sequence and name are read from its first
- * bytes (dusk's `readEnvelopeHead`) and nothing is parsed, so it measures only what receiving a frame
- * costs over `ws`: the least any ws-based client can spend per event, wanted or not.
+ * With `headsOnly` it is the transport floor: nothing is parsed, so it measures only what receiving a
+ * frame costs over `ws`: the least any ws-based client can spend per event, wanted or not.
  */
 export class FloorClient implements BenchClient {
   readonly #o: ClientOptions;
@@ -143,12 +145,13 @@ export class FloorClient implements BenchClient {
         if (capture?.on) capture.frames.push(Buffer.from(data));
         const out = inflater ? inflater.push(data) : data;
         if (out === null) return;
-        if (this.#headsOnly) {
+        if (this.#headsOnly || wanted) {
           const head = readEnvelopeHead(out);
           if (head?.op === 0 && head.s !== null && head.t !== null && head.t !== 'READY') {
             this.#seq = head.s;
-            if (!wanted || wanted.has(head.t)) onEvent(head.s, head.t);
-            return;
+            const want = !wanted || wanted.has(head.t);
+            if (!want) return;
+            if (this.#headsOnly) return onEvent(head.s, head.t);
           }
         }
         const p = JSON.parse(out.toString()) as { op: number; s: number; t: string; d: any };

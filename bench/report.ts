@@ -74,8 +74,15 @@ export function verdicts(r: Results): Verdict[] {
         });
       };
       const need = mix === 'filtered' ? 2.5 : c === 'zlib-stream' ? 1.3 : 1.1;
-      check(find(t, mix, c, 'djs'), need, `≥ ${need}× @discordjs/ws`);
-      if (mix !== 'filtered') check(find(t, mix, c, 'floor'), 0.9, '≥ 0.90× floor');
+      const djs = find(t, mix, c, 'djs');
+      const floor = find(t, mix, c, 'floor');
+      check(djs, need, `≥ ${need}× @discordjs/ws`);
+      // Where the target asks for more than parsing the wanted events can give, the floor's own
+      // ratio says so: no client on the same transport and JSON.parse can beat it.
+      if (mix === 'filtered' && djs && floor) {
+        out[out.length - 1]!.actual += ` (the floor that filters: ${x(floor.perSecond / djs.perSecond)})`;
+      }
+      if (mix !== 'filtered') check(floor, 0.9, '≥ 0.90× floor');
       if (c === 'zstd-stream') check(find(t, mix, 'zlib-stream', 'dusk'), 1, '≥ 1.00× dusk zlib-stream');
     }
   }
@@ -156,10 +163,9 @@ export function markdown(r: Results, vs: Verdict[]): string {
         const get = (client: string) => find(r.throughput, mix, c, client);
         const dusk = get('dusk');
         const djs = get('djs');
-        const floorOf = (client: string) =>
-          mix === 'filtered' ? find(r.throughput, 'realistic', c, client) : get(client);
-        const floor = floorOf('floor');
-        const transport = floorOf('transport');
+        const floor = get('floor');
+        const transport =
+          mix === 'filtered' ? find(r.throughput, 'realistic', c, 'transport') : get('transport');
         if (!dusk && !djs && !floor) continue;
         const cell = (v?: ThroughputResult) =>
           v ? `${int(v.perSecond)} (${v.cpuMicrosPerEvent.toFixed(2)} µs)` : 'n/a';
@@ -174,7 +180,7 @@ export function markdown(r: Results, vs: Verdict[]): string {
           cell(dusk),
           c === 'zstd-stream' ? 'n/a (no zstd)' : cell(djs),
           mix === 'filtered' && floor ? `${cell(floor)} ¹` : cell(floor),
-          mix === 'filtered' && transport ? `${cell(transport)} ¹` : cell(transport),
+          mix === 'filtered' && transport ? `${cell(transport)} ³` : cell(transport),
           floor?.raw ? `${int(floor.raw.perSecond)} (${floor.raw.cpuMicrosPerEvent.toFixed(2)} µs)` : 'n/a',
           dusk && djs ? x(dusk.perSecond / djs.perSecond) : '–',
           dusk && floor ? x(dusk.perSecond / floor.perSecond) : '–',
@@ -203,9 +209,11 @@ export function markdown(r: Results, vs: Verdict[]): string {
           ],
           rows,
         ) +
-        '\n\n¹ the floors and the raw limit treat every event alike, so the filtered rows repeat the realistic mix. ' +
+        "\n\n¹ the floor and the raw limit read each dispatch's name from its first bytes and parse only the wanted " +
+        'ones: the least any client that filters spends per event. ' +
         "² the floor client reading each event's sequence and name from its first bytes and parsing nothing: " +
         'what receiving the frames costs over ws, the least any ws-based client spends per event. ' +
+        '³ the same frames as the realistic mix and nothing parsed, so the realistic row is repeated. ' +
         'The emulator builds and compresses each burst before writing it, so during the window it only writes. ' +
         '"other processes": the most cores that processes outside the benchmark kept busy during any run of the row ' +
         '(from /proc/stat); on a 2-core machine anything above ~0.3 means the figures of that row are depressed.',
