@@ -9,7 +9,7 @@
 export { type BackoffOptions, backoffDelay } from './client/backoff.js';
 export { GatewayCloseError, PayloadTooLargeError, ShardClosedError } from './client/errors.js';
 export type { LatencyStats } from './client/heartbeat.js';
-export type { SessionStartLimit, SessionStartState } from './client/identify-queue.js';
+export type { IdentifyProgress, SessionStartLimit, SessionStartState } from './client/identify-queue.js';
 export {
   type IdentifyQueue,
   LocalIdentifyQueue,

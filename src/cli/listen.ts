@@ -33,7 +33,6 @@ import {
   type ShardState,
 } from '../index.js';
 import { consoleLogger, isLogLevel, type Logger } from '../logger.js';
-import { TrackedIdentifyQueue } from './identify-progress.js';
 import { formatEvent, LiveView, RateMeter, type ShardView, type ViewState } from './pretty.js';
 import { UsageError } from './usage-error.js';
 
@@ -280,9 +279,7 @@ async function listen(
   const count = config.selection.count ?? info.shards;
   const ids = config.selection.count === null ? range(0, count - 1) : config.selection.ids;
   const limit = info.session_start_limit;
-  const queue = new TrackedIdentifyQueue(
-    new LocalIdentifyQueue({ maxConcurrency: limit.max_concurrency, sessionStartLimit: limit }),
-  );
+  const queue = new LocalIdentifyQueue({ maxConcurrency: limit.max_concurrency, sessionStartLimit: limit });
   const store = config.sessionFile ? new FileSessionStore(config.sessionFile) : undefined;
   const out = createOutput(config.format, queue);
   const logger = out.logger(config.logLevel);
@@ -378,7 +375,7 @@ interface Output {
   stop(): void;
 }
 
-function createOutput(format: Format, queue: TrackedIdentifyQueue): Output {
+function createOutput(format: Format, queue: LocalIdentifyQueue): Output {
   const stdout = guardedStdout();
   const stderr = (line: string) => process.stderr.write(`${redact(line)}\n`);
   if (format === 'quiet' || format === 'ndjson') {
@@ -435,7 +432,7 @@ interface Tracked {
 function createPretty(
   stdout: (line: string) => void,
   stderr: (line: string) => void,
-  queue: TrackedIdentifyQueue,
+  queue: LocalIdentifyQueue,
 ): Output {
   const tty = process.stdout.isTTY === true;
   const color = tty && !('NO_COLOR' in process.env);

@@ -228,6 +228,46 @@ describe('cancellation', () => {
   });
 });
 
+describe('progress', () => {
+  test('counts waiting shards and says when the soonest bucket opens, the window restarting at the answer', async () => {
+    const clock = new ManualClock(1000);
+    const queue = new LocalIdentifyQueue({ maxConcurrency: 2, window: 5000, clock });
+    // A function, not the getter read twice: assert.deepEqual would narrow the getter's type.
+    const progress = () => queue.progress;
+    assert.deepEqual(progress(), { waiting: 0, nextBucketIn: null, startLimitResetIn: null });
+    const { released, promises } = start(queue, clock, [0, 1, 2, 3, 4]);
+    await flush();
+    assert.deepEqual(released.map(([id]) => id).sort(), [0, 1]);
+    assert.deepEqual(progress(), { waiting: 3, nextBucketIn: 5000, startLimitResetIn: null });
+    clock.advance(3000);
+    // Bucket 1's IDENTIFY is answered late: its window restarts, bucket 0's stays the soonest.
+    queue.identified(1);
+    clock.advance(800);
+    assert.equal(progress().nextBucketIn, 1200);
+    await run(clock, 1200);
+    assert.deepEqual(released.map(([id]) => id).sort(), [0, 1, 2]);
+    // Bucket 0 (shard 4) opens 5000 after shard 2; bucket 1 (shard 3) 5000 after its answer, 3000 from now.
+    assert.deepEqual(progress(), { waiting: 2, nextBucketIn: 3000, startLimitResetIn: null });
+    await run(clock, 5000);
+    await Promise.all(promises);
+    assert.deepEqual(progress(), { waiting: 0, nextBucketIn: null, startLimitResetIn: null });
+  });
+
+  test('reports a hold for the daily session start limit', async () => {
+    const clock = new ManualClock(0);
+    const queue = new LocalIdentifyQueue({
+      clock,
+      sessionStartLimit: { total: 1000, remaining: 1, reset_after: 60_000, max_concurrency: 1 },
+    });
+    const progress = () => queue.progress;
+    void queue.enqueue(0);
+    await flush();
+    assert.deepEqual(progress(), { waiting: 1, nextBucketIn: 0, startLimitResetIn: 60_000 });
+    clock.advance(20_000);
+    assert.equal(progress().startLimitResetIn, 40_000);
+  });
+});
+
 describe('session start accounting', () => {
   test('every release spends one start', async () => {
     const clock = new ManualClock();

@@ -46,6 +46,14 @@ interface Bucket {
   timer: Timer | null;
 }
 
+export interface IdentifyProgress {
+  readonly waiting: number;
+  /** ms until the next waiting shard may identify (0: now), or null when nobody waits. */
+  readonly nextBucketIn: number | null;
+  /** ms until the daily limit resets, when the queue is holding waiters for it. */
+  readonly startLimitResetIn: number | null;
+}
+
 /** `session_start_limit` from GET /gateway/bot, in its own units (reset_after in ms). */
 export interface SessionStartLimit {
   total: number;
@@ -111,6 +119,26 @@ export class LocalIdentifyQueue implements IdentifyQueue {
     this.#resetTimer?.cancel();
     this.#resetTimer = null;
     for (const bucket of this.#buckets.values()) this.#pump(bucket);
+  }
+
+  /**
+   * What startup is waiting on, for a progress display: shards waiting for a slot, ms until the
+   * soonest bucket with waiters may release one (0: now, null: nobody waits), and the daily limit's
+   * reset when the queue is holding them for it.
+   */
+  get progress(): IdentifyProgress {
+    let waiting = 0;
+    let next: number | null = null;
+    const now = this.#clock.now();
+    for (const bucket of this.#buckets.values()) {
+      if (bucket.waiters.length === 0) continue;
+      waiting += bucket.waiters.length;
+      const wait = Math.max(0, bucket.lastRelease + this.window - now);
+      next = next === null ? wait : Math.min(next, wait);
+    }
+    const limit = this.sessionStartLimit;
+    const held = waiting > 0 && limit?.exhausted ? limit.resetIn : null;
+    return { waiting, nextBucketIn: next, startLimitResetIn: held };
   }
 
   get sessionStartLimit(): SessionStartState | null {

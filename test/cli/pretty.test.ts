@@ -1,11 +1,9 @@
 /**
  * The pretty view, without a terminal: the table and startup line rendered from a state, event lines,
- * line fitting around escape sequences, the in-place redraw, the rate meter, and the identify
- * progress the CLI reads from its queue.
+ * line fitting around escape sequences, the in-place redraw and the rate meter.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { TrackedIdentifyQueue } from '../../src/cli/identify-progress.js';
 import {
   describeEvent,
   fit,
@@ -18,7 +16,7 @@ import {
   type ViewState,
   visibleLength,
 } from '../../src/cli/pretty.js';
-import { type Dispatch, LocalIdentifyQueue, ManualClock } from '../../src/index.js';
+import type { Dispatch } from '../../src/index.js';
 
 function shard(id: number, over: Partial<ShardView> = {}): ShardView {
   return {
@@ -202,39 +200,5 @@ describe('RateMeter', () => {
     // Older samples fall out of the window.
     for (let t = 3000; t <= 10_000; t += 1000) meter.sample(t, 30 + (t - 2000) / 100);
     assert.equal(meter.sample(11_000, 120), 10);
-  });
-});
-
-describe('TrackedIdentifyQueue', () => {
-  test('counts waiting shards and says when the next bucket opens, as the queue decides it', async () => {
-    const clock = new ManualClock(1000);
-    const inner = new LocalIdentifyQueue({ maxConcurrency: 2, window: 5000, clock });
-    const queue = new TrackedIdentifyQueue(inner, () => clock.now());
-    const released: number[] = [];
-    const all = [0, 1, 2, 3, 4].map((id) => queue.enqueue(id).then(() => released.push(id)));
-    await Promise.resolve();
-    await Promise.resolve();
-    assert.deepEqual(released.sort(), [0, 1]);
-    assert.deepEqual(queue.progress, { waiting: 3, nextBucketIn: 5000, startLimitResetIn: null });
-    clock.advance(3800);
-    assert.equal(queue.progress.nextBucketIn, 1200);
-    await clock.advanceAsync(1200, 100);
-    assert.deepEqual(released.sort(), [0, 1, 2, 3]);
-    assert.deepEqual(queue.progress, { waiting: 1, nextBucketIn: 5000, startLimitResetIn: null });
-    await clock.advanceAsync(5000, 100);
-    await Promise.all(all);
-    assert.deepEqual(queue.progress, { waiting: 0, nextBucketIn: null, startLimitResetIn: null });
-  });
-
-  test('reports a hold for the daily session start limit', async () => {
-    const clock = new ManualClock(0);
-    const inner = new LocalIdentifyQueue({
-      clock,
-      sessionStartLimit: { total: 1000, remaining: 1, reset_after: 60_000, max_concurrency: 1 },
-    });
-    const queue = new TrackedIdentifyQueue(inner, () => clock.now());
-    void queue.enqueue(0);
-    await Promise.resolve();
-    assert.deepEqual(queue.progress, { waiting: 1, nextBucketIn: 0, startLimitResetIn: 60_000 });
   });
 });
