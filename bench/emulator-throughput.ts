@@ -4,9 +4,8 @@
  * and counts messages without parsing them. Reported: dispatches/s as the sink saw them, and the
  * emulator's own CPU time per dispatch.
  */
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { Emulator, type WorldDispatch } from '../dist/emulator/index.js';
+import { spawnScript } from './spawn.js';
 
 export interface EmulatorThroughput {
   dispatches: number;
@@ -23,31 +22,22 @@ export async function measureEmulatorThroughput(
   events?: readonly WorldDispatch[],
 ): Promise<EmulatorThroughput> {
   const emu = await Emulator.start({ guilds: 1, seed: 1, controlPort: null });
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      new URL('./sink.ts', import.meta.url).pathname,
-      emu.gatewayUrl,
-      emu.token,
-      String(count),
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  const { session } = JSON.parse((await lines.next()).value as string) as { session: string };
-  const cpu = process.cpuUsage();
-  await emu.burst(session, count, events ?? { TYPING_START: 1 });
-  const result = JSON.parse((await lines.next()).value as string) as { received: number; ms: number };
-  const used = process.cpuUsage(cpu);
-  await emu.close();
-  child.kill();
-  return {
-    dispatches: result.received,
-    perSecond: Math.round(result.received / (result.ms / 1000)),
-    cpuMicrosPerDispatch: (used.user + used.system) / result.received,
-  };
+  const child = spawnScript('sink.ts', [emu.gatewayUrl, emu.token, String(count)], 'emulator sink');
+  try {
+    const { session } = await child.next<{ session: string }>();
+    const cpu = process.cpuUsage();
+    await emu.burst(session, count, events ?? { TYPING_START: 1 });
+    const result = await child.next<{ received: number; ms: number }>();
+    const used = process.cpuUsage(cpu);
+    return {
+      dispatches: result.received,
+      perSecond: Math.round(result.received / (result.ms / 1000)),
+      cpuMicrosPerDispatch: (used.user + used.system) / result.received,
+    };
+  } finally {
+    await child.exit(0);
+    await emu.close();
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -1,8 +1,9 @@
 /**
- * Starting a benchmark client (bench/client.ts) in its own Node process and talking to it in JSON
- * lines. A separate process gives the client its own core and its own heap: measured in the
- * emulator's process, a client would share the event loop and the garbage collector with the
- * server it is racing.
+ * Starting a benchmark's client side in its own Node process and talking to it in JSON lines: the
+ * client roles of bench/client.ts, the emulator's counting sink, the worker-thread manager. A
+ * separate process gives the client its own core and its own heap: measured in the emulator's
+ * process, a client would share the event loop and the garbage collector with the server it is
+ * racing.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -14,7 +15,7 @@ export interface Child {
   /** The next JSON line the child wrote; rejects if it exits first. */
   next<T = Record<string, unknown>>(): Promise<T>;
   send(message: Record<string, unknown>): void;
-  /** Waits for the process to end (killing it after `graceMs`). */
+  /** Ends its stdin and waits for the process to end, killing it after `graceMs`. */
   exit(graceMs?: number): Promise<void>;
 }
 
@@ -25,11 +26,17 @@ export interface SpawnOptions {
   timeoutMs?: number;
 }
 
+/** A client role of bench/client.ts. */
 export function spawnClient(config: ChildConfig, options: SpawnOptions = {}): Child {
+  return spawnScript('client.ts', [JSON.stringify(config)], describe(config), options);
+}
+
+/** Any script of this directory, run through tsx with `args`; `what` names it in errors. */
+export function spawnScript(script: string, args: string[], what: string, options: SpawnOptions = {}): Child {
   const flags = [...(options.nodeFlags ?? [])];
   const child: ChildProcess = spawn(
     process.execPath,
-    [...flags, '--import', 'tsx', new URL('./client.ts', import.meta.url).pathname, JSON.stringify(config)],
+    [...flags, '--import', 'tsx', new URL(script, import.meta.url).pathname, ...args],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -39,14 +46,11 @@ export function spawnClient(config: ChildConfig, options: SpawnOptions = {}): Ch
     async next<T>() {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`${describe(config)}: no reply in ${timeoutMs} ms`)),
-          timeoutMs,
-        );
+        timer = setTimeout(() => reject(new Error(`${what}: no reply in ${timeoutMs} ms`)), timeoutMs);
       });
       try {
         const line = await Promise.race([lines.next(), timeout]);
-        if (line.done) throw new Error(`${describe(config)}: the client process exited early`);
+        if (line.done) throw new Error(`${what}: the process exited early`);
         return JSON.parse(line.value as string) as T;
       } finally {
         clearTimeout(timer);

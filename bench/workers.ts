@@ -5,9 +5,8 @@
  * main thread and the workers share two cores, so this measures the whole pipeline under that
  * contention, not the workers alone.
  */
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { Emulator } from '../dist/emulator/index.js';
+import { spawnScript } from './spawn.js';
 
 export interface WorkersResult {
   workers: number;
@@ -24,29 +23,22 @@ export async function measureWorkers(workers: number, perShard = 100_000): Promi
     identifyInterval: 0,
     controlPort: null,
   });
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      new URL('./workers-client.ts', import.meta.url).pathname,
-      emu.gatewayUrl,
-      emu.token,
-      String(shards),
-      String(workers),
-      String(shards * perShard),
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+  const child = spawnScript(
+    'workers-client.ts',
+    [emu.gatewayUrl, emu.token, String(shards), String(workers), String(shards * perShard)],
+    `workers client (${workers})`,
   );
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  await lines.next(); // {"ready":true}
-  const sessions = emu.sessions().map((s) => s.id);
-  // Small realistic dispatches; every shard bursts at once.
-  await Promise.all(sessions.map((id) => emu.burst(id, perShard, { MESSAGE_CREATE: 3, TYPING_START: 1 })));
-  const result = JSON.parse((await lines.next()).value as string) as { received: number; ms: number };
-  child.kill();
-  await emu.close();
-  return { workers, events: result.received, perSecond: Math.round(result.received / (result.ms / 1000)) };
+  try {
+    await child.next(); // {"ready":true}
+    const sessions = emu.sessions().map((s) => s.id);
+    // Small realistic dispatches; every shard bursts at once.
+    await Promise.all(sessions.map((id) => emu.burst(id, perShard, { MESSAGE_CREATE: 3, TYPING_START: 1 })));
+    const result = await child.next<{ received: number; ms: number }>();
+    return { workers, events: result.received, perSecond: Math.round(result.received / (result.ms / 1000)) };
+  } finally {
+    await child.exit(0);
+    await emu.close();
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
