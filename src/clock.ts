@@ -31,12 +31,15 @@ export const systemClock: Clock = {
   random: Math.random,
 };
 
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
 /** A class rather than a `{ cancel }` closure: an idle shard holds a few timers for hours. */
 class SystemTimer implements Timer {
   readonly #handle: NodeJS.Timeout;
 
   constructor(fn: () => void, ms: number, keepAlive: boolean) {
-    this.#handle = setTimeout(fn, Math.max(0, ms));
+    // Node fires a delay beyond 2^31 − 1 ms after 1 ms instead; a server-given interval can be one.
+    this.#handle = setTimeout(fn, Math.min(Math.max(0, ms), MAX_DELAY_MS));
     if (!keepAlive) this.#handle.unref?.();
   }
 

@@ -20,13 +20,20 @@ export interface SessionInfo {
   readonly shardCount: number;
 }
 
+/** A ws:// or wss:// URL: where a gateway connection can go. */
+export function isGatewayUrl(value: unknown): value is string {
+  if (typeof value !== 'string' || !URL.canParse(value)) return false;
+  const { protocol } = new URL(value);
+  return protocol === 'ws:' || protocol === 'wss:';
+}
+
 export function isSessionInfo(value: unknown): value is SessionInfo {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
   return (
     typeof v.sessionId === 'string' &&
     Number.isInteger(v.sequence) &&
-    typeof v.resumeUrl === 'string' &&
+    isGatewayUrl(v.resumeUrl) &&
     Number.isInteger(v.shardId) &&
     Number.isInteger(v.shardCount)
   );

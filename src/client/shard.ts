@@ -46,7 +46,7 @@ import { Heartbeater, type HeartbeatHooks, Latency, type LatencyStats } from './
 import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
 import { type Compression, checkCompressionAvailable, createInflater, type Inflater } from './inflate.js';
 import { RateLimiter, type RateLimiterState, reservedSlots } from './ratelimiter.js';
-import type { SessionInfo, SessionStore } from './session.js';
+import { isGatewayUrl, isSessionInfo, type SessionInfo, type SessionStore } from './session.js';
 
 export type ShardStatus =
   | 'idle'
@@ -145,6 +145,12 @@ class Connection implements HeartbeatHooks {
   /** An IDENTIFY went out on this socket and the gateway has not answered it yet. */
   identifying = false;
   ended = false;
+  /** A priority send found the budget spent (said once per connection). */
+  overBudget = false;
+  /** Opened to resume (on the session's resume URL). */
+  resuming = false;
+  /** The websocket handshake completed. */
+  opened = false;
 
   constructor(
     readonly shard: Shard,
@@ -230,6 +236,8 @@ const DEFAULT_TIMEOUTS: Required<ShardTimeouts> = Object.freeze({
   ready: 20_000,
 });
 const DEFAULT_BACKOFF: BackoffOptions = Object.freeze({});
+/** Failed opens of a resume URL in a row before resuming through the gateway URL instead. */
+const RESUME_URL_MISSES = 3;
 
 /** The key of the method through which a shard's owner holds its reading (not part of the public API). */
 export const holdReading: unique symbol = Symbol('dusk.holdReading');
@@ -240,6 +248,9 @@ export const holdReading: unique symbol = Symbol('dusk.holdReading');
  * parses each once, so the worker never parses what it only forwards.
  */
 export const takeText: unique symbol = Symbol('dusk.takeText');
+
+/** The key of the method through which such an owner sends the shard back to resume (see takeText). */
+export const rewindTo: unique symbol = Symbol('dusk.rewindTo');
 
 /** Receives a wanted dispatch's text with the sequence and name read from its envelope. */
 export type TextSink = (text: string, s: number | null, t: string) => void;
@@ -279,6 +290,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   #conn: Connection | null = null;
   #commands: PendingCommand[] = [];
   #pumpTimer: Timer | null = null;
+  /** Attempts in a row that could not open a socket to the session's resume URL. */
+  #resumeMisses = 0;
   /** Whether the connection loop has started, is running, or has ended (see #step). */
   #loop: 'idle' | 'running' | 'ended' = 'idle';
   /** What close() waits on while the loop runs; made only when someone waits. */
@@ -322,6 +335,11 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     }
     if (compress) checkCompressionAvailable(compress);
     const session = options.session ?? null;
+    if (session && !isSessionInfo(session)) {
+      throw new TypeError(
+        'session must be a saved session (sessionId, sequence, resumeUrl, shardId, shardCount)',
+      );
+    }
     if (session && (session.shardId !== shardId || session.shardCount !== shardCount)) {
       throw new RangeError(
         `the saved session belongs to shard [${session.shardId}, ${session.shardCount}], not [${shardId}, ${shardCount}]`,
@@ -345,6 +363,13 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.#timeouts = withDefaults(options.timeouts, DEFAULT_TIMEOUTS);
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.#sendLimit = options.sendLimit;
+    // The gateway closes an oversized IDENTIFY with 4002, which would only be retried: refuse it here.
+    const identifySize = Buffer.byteLength(JSON.stringify(this.#identifyPayload()));
+    if (identifySize > MAX_CLIENT_PAYLOAD_BYTES) {
+      throw new PayloadTooLargeError(
+        `IDENTIFY would be ${identifySize} bytes (presence and properties too large); the gateway accepts at most ${MAX_CLIENT_PAYLOAD_BYTES}`,
+      );
+    }
     this.#session = session;
     this.#sequence = session?.sequence ?? null;
     this.#sessionLoaded = session !== null || !this.#store;
@@ -523,7 +548,9 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
       .then(() => this.#store!.get(this.shardId))
       .then(
         (stored) => {
-          if (stored && stored.shardCount === this.shardCount) {
+          if (stored && !isSessionInfo(stored)) {
+            this.#log.warn('the session store returned something that is not a session; identifying instead');
+          } else if (stored && stored.shardCount === this.shardCount) {
             this.#session = stored;
             this.#sequence = stored.sequence;
           }
@@ -652,10 +679,11 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   /** Opens a connection; #finish reports how it ended to #afterConnection. */
   #connection(): void {
     const resuming = this.#session !== null;
-    const url = gatewayQuery(resuming ? this.#session!.resumeUrl : this.#gatewayUrl, this.#compress);
-    this.#log.debug(`connecting to ${url} to ${resuming ? 'resume' : 'identify'}`);
+    let url = resuming ? this.#session!.resumeUrl : this.#gatewayUrl;
     let ws: WebSocket;
     try {
+      url = gatewayQuery(url, this.#compress);
+      this.#log.debug(`connecting to ${url} to ${resuming ? 'resume' : 'identify'}`);
       ws = new WebSocket(url, {
         perMessageDeflate: false,
         maxPayload: this.#maxMessageSize,
@@ -667,6 +695,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     }
     const inflater = this.#compress ? createInflater(this.#compress, this.#maxMessageSize) : null;
     const conn = new Connection(this, ws, inflater, new RateLimiter(this.#clock, this.#sendLimit));
+    conn.resuming = resuming;
     this.#conn = conn;
     // Covers the TCP connect and the websocket handshake (ws's own handshakeTimeout is not used:
     // it would leave a spent timer on every socket), and is replaced by the Hello deadline once open.
@@ -687,6 +716,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
       },
       onOpen() {
         const conn = (this as SocketOf)[CONNECTION];
+        conn.opened = true;
+        conn.shard.#resumeMisses = 0;
         conn.shard.#arm(conn, conn.shard.#timeouts.hello, 'Hello');
       },
       onMessage(data, isBinary) {
@@ -732,20 +763,40 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   /** The connection is over: release what it holds and let the loop decide what comes next. */
   #finish(conn: Connection, outcome: Outcome): void {
     if (conn.ended) return;
+    this.#identifyAnswered(conn);
     conn.ended = true;
     conn.heartbeater?.stop();
     conn.timer?.cancel();
+    // Queued commands wait for the next connection and its own budget, not this one's.
+    this.#pumpTimer?.cancel();
+    this.#pumpTimer = null;
     conn.inflater?.close();
     conn.abort?.abort(new ShardClosedError('connection ended'));
     if (this.#conn === conn) this.#conn = null;
     this.#latency.reset();
+    if (conn.resuming && !conn.opened) this.#missedResumeUrl();
     this.#settle(outcome);
+  }
+
+  /**
+   * A resume URL that cannot be reached (gone, or never valid) would otherwise be retried until the
+   * session expires. After a few misses in a row the session is resumed through the gateway URL
+   * instead; if the gateway will not resume it there, op 9 leads to a new session as usual.
+   */
+  #missedResumeUrl(): void {
+    const session = this.#session;
+    if (!session || session.resumeUrl === this.#gatewayUrl || ++this.#resumeMisses < RESUME_URL_MISSES)
+      return;
+    this.#log.warn(
+      `${session.resumeUrl} could not be reached ${this.#resumeMisses} times; resuming through ${this.#gatewayUrl}`,
+    );
+    this.#session = { ...session, resumeUrl: this.#gatewayUrl };
+    this.#resumeMisses = 0;
   }
 
   /** Closes `conn` on purpose and decides the outcome now, without waiting for the close handshake. */
   #endConnection(conn: Connection, outcome: Outcome, code: number): void {
     if (conn.ended) return;
-    this.#identifyAnswered(conn);
     this.#finish(conn, outcome);
     const ws = conn.ws;
     try {
@@ -906,7 +957,13 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
       return;
     }
     if (conn.ended) return;
-    this.#sendPriority(conn, {
+    this.#sendPriority(conn, this.#identifyPayload());
+    conn.identifying = true;
+    this.#arm(conn, this.#timeouts.ready, 'READY');
+  }
+
+  #identifyPayload(): { op: number; d: unknown } {
+    return {
       op: 2,
       d: {
         token: this.#token.reveal(),
@@ -917,9 +974,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
         compress: false,
         ...(this.#presence ? { presence: this.#presence } : {}),
       },
-    });
-    conn.identifying = true;
-    this.#arm(conn, this.#timeouts.ready, 'READY');
+    };
   }
 
   /** READY, op 9 or the end of the socket: the identify bucket's window can start counting. */
@@ -930,14 +985,26 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   }
 
   #heartbeat(conn: Connection): void {
-    this.#sendPriority(conn, { op: 1, d: this.#sequence });
-    this.#latency.sent(this.#clock.now());
+    if (this.#sendPriority(conn, { op: 1, d: this.#sequence })) this.#latency.sent(this.#clock.now());
   }
 
-  #sendPriority(conn: Connection, payload: { op: number; d: unknown }): void {
-    if (conn.ended || conn.ws.readyState !== WebSocket.OPEN) return;
+  /**
+   * Heartbeats, IDENTIFY and RESUME may use the whole send budget. Only a server that asks for beats
+   * (op 1, or a tiny Hello interval) faster than the budget allows can exhaust it; the beat is then
+   * not sent, since the 121st payload would get the connection closed anyway.
+   */
+  #sendPriority(conn: Connection, payload: { op: number; d: unknown }): boolean {
+    if (conn.ended || conn.ws.readyState !== WebSocket.OPEN) return false;
+    if (conn.limiter.delay(true) > 0) {
+      if (!conn.overBudget) {
+        conn.overBudget = true;
+        this.#log.warn(`the gateway asks for more than the send limit allows; op ${payload.op} not sent`);
+      }
+      return false;
+    }
     conn.limiter.record(true);
     conn.ws.send(JSON.stringify(payload));
+    return true;
   }
 
   /**
@@ -996,9 +1063,16 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
       this.#endConnection(conn, { kind: 'identify', delay: reidentifyDelay(this.#clock.random()) }, 1000);
       return;
     }
+    let resumeUrl = d.resume_gateway_url;
+    if (!isGatewayUrl(resumeUrl)) {
+      this.#log.warn(
+        `READY's resume_gateway_url is not a ws:// or wss:// URL; resuming through ${this.#gatewayUrl}`,
+      );
+      resumeUrl = this.#gatewayUrl;
+    }
     this.#session = {
       sessionId: d.session_id,
-      resumeUrl: d.resume_gateway_url,
+      resumeUrl,
       shardId: this.shardId,
       shardCount: this.shardCount,
     };
@@ -1076,14 +1150,27 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.#resumeReading();
   }
 
-  /**
-   * For the shard's owner (a ShardManager): stops reading while the owner's merged buffer is full,
-   * and starts again when it drains, independently of the application's pause().
-   */
   [takeText](sink: TextSink): void {
     this.#textSink = sink;
   }
 
+  /**
+   * For an owner that parses the texts itself and found one it could not: the shard goes back to
+   * `sequence` and resumes, so the gateway replays everything after it. Ignored without a session, or
+   * when the shard is not past `sequence`.
+   */
+  [rewindTo](sequence: number): void {
+    if (!this.#session || this.#sequence === null || sequence >= this.#sequence) return;
+    this.#log.warn(`dispatch ${sequence + 1} could not be parsed; resuming from ${sequence}`);
+    this.#sequence = sequence;
+    const conn = this.#conn;
+    if (conn) this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
+  }
+
+  /**
+   * For the shard's owner (a ShardManager): stops reading while the owner's merged buffer is full,
+   * and starts again when it drains, independently of the application's pause().
+   */
   [holdReading](held: boolean): void {
     this.#held = held;
     if (!held) this.#resumeReading();
@@ -1100,7 +1187,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
 
   #pump(): void {
     const conn = this.#conn;
-    if (!conn || conn.ended || this.#status !== 'active' || this.#pumpTimer) return;
+    if (!conn || conn.ended || conn.ws.readyState !== WebSocket.OPEN) return;
+    if (this.#status !== 'active' || this.#pumpTimer) return;
     while (this.#commands.length > 0) {
       const wait = conn.limiter.delay(false);
       if (wait > 0) {
@@ -1191,12 +1279,8 @@ function withDefaults<T extends object>(given: Partial<T> | undefined, defaults:
 }
 
 function checkUrl(url: string, name: string): string {
-  try {
-    const u = new URL(url);
-    if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new Error();
-  } catch {
+  if (!isGatewayUrl(url))
     throw new TypeError(`${name} must be a ws:// or wss:// URL, got ${JSON.stringify(url)}`);
-  }
   return url;
 }
 

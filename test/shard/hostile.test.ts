@@ -1,0 +1,137 @@
+/**
+ * A gateway that asks for too much or hands out nonsense: a flood of heartbeat requests, a
+ * resume_gateway_url that is no URL or cannot be reached, an IDENTIFY that could never be accepted,
+ * a saved session that is not one. The shard must neither crash the process nor stop for good.
+ */
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { after, before, test } from 'node:test';
+import { PresenceUpdateStatus } from 'discord-api-types/v10';
+import { WebSocketServer } from 'ws';
+import type { Emulator } from '../../src/emulator/index.js';
+import { MemorySessionStore, PayloadTooLargeError, Shard } from '../../src/index.js';
+import { collect, shardFor, startEmulator, TOKEN, until } from './harness.js';
+
+let emu: Emulator;
+before(async () => {
+  emu = await startEmulator();
+});
+after(() => emu.close());
+
+test('a flood of heartbeat requests is answered up to the send limit, never past it', async () => {
+  const shard = shardFor(emu);
+  await shard.connect();
+  const id = shard.session!.sessionId;
+  const beats = emu.counters.heartbeats;
+  for (let i = 0; i < 130; i++) emu.fault(id, { type: 'heartbeat-request' });
+  await until(() => emu.counters.heartbeats - beats >= 110, 'the beats');
+  await new Promise((r) => setTimeout(r, 100));
+  // 120 payloads per minute on a connection, the IDENTIFY included; the 121st would get 4008.
+  assert.ok(emu.counters.heartbeats - beats <= 119, `${emu.counters.heartbeats - beats} beats`);
+  assert.equal(shard.state.status, 'active');
+  assert.equal(emu.session(id)!.connected, true, 'the gateway closed the connection');
+  await shard.close();
+});
+
+/** A gateway whose READY names `resumeUrl` (a function of its own URL) and which answers RESUME. */
+async function gatewayWithResumeUrl(resumeUrl: (own: string) => string) {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
+  const received: { op: number; d: unknown }[][] = [];
+  wss.on('connection', (ws) => {
+    const mine: { op: number; d: unknown }[] = [];
+    received.push(mine);
+    const send = (payload: unknown) => ws.send(JSON.stringify(payload));
+    send({ op: 10, s: null, t: null, d: { heartbeat_interval: 45_000 } });
+    ws.on('message', (data) => {
+      const message = JSON.parse(data.toString()) as { op: number; d: unknown };
+      mine.push(message);
+      if (message.op === 2) {
+        send({
+          op: 0,
+          s: 1,
+          t: 'READY',
+          d: { v: 10, session_id: 'abc', resume_gateway_url: resumeUrl(url), user: { id: '1' }, guilds: [] },
+        });
+        // Gone without a close frame: the shard must resume.
+        setTimeout(() => ws.terminate(), 20);
+      }
+      if (message.op === 6) send({ op: 0, s: 2, t: 'RESUMED', d: {} });
+    });
+  });
+  return { url, received, close: () => wss.close() };
+}
+
+test('a resume_gateway_url that is no URL: the session resumes through the gateway URL', async () => {
+  const gateway = await gatewayWithResumeUrl(() => 'not a url');
+  const shard = new Shard({
+    token: TOKEN,
+    intents: 0,
+    gatewayUrl: gateway.url,
+    backoff: { min: 10, max: 50 },
+  });
+  const resumed = new Promise<void>((r) => shard.once('resumed', () => r()));
+  await shard.connect();
+  await resumed;
+  assert.equal(gateway.received.length, 2);
+  assert.deepEqual(
+    gateway.received[1]!.map((m) => m.op),
+    [6],
+  );
+  assert.equal(shard.session!.resumeUrl, gateway.url);
+  await shard.close();
+  gateway.close();
+});
+
+async function deadUrl(): Promise<string> {
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+  return `ws://127.0.0.1:${port}`;
+}
+
+test('a resume_gateway_url that cannot be reached: after three misses, resumed through the gateway URL', async () => {
+  const first = shardFor(emu);
+  await first.connect();
+  const saved = await first.close({ resumable: true });
+  const shard = shardFor(emu, { session: { ...saved!, resumeUrl: await deadUrl() } });
+  const events = collect(shard);
+  const before = emu.counters;
+  await shard.connect();
+  assert.equal(events.at(-1)?.t, 'RESUMED');
+  assert.equal(shard.session!.sessionId, saved!.sessionId);
+  assert.equal(emu.counters.resumesOffResumeUrl, before.resumesOffResumeUrl + 1);
+  assert.equal(emu.counters.identifies, before.identifies, 'identified instead of resuming');
+  assert.equal(shard.state.reconnectAttempts, 0);
+  await shard.close();
+});
+
+test('an IDENTIFY over 4096 bytes is refused when the shard is made, not retried against 4002', () => {
+  const activities = Array.from({ length: 100 }, (_, i) => ({
+    name: `activity number ${i} with a longer name`,
+    type: 0,
+  }));
+  assert.throws(
+    () =>
+      shardFor(emu, {
+        presence: { since: null, activities, status: PresenceUpdateStatus.Online, afk: false },
+      }),
+    (error: Error) =>
+      error instanceof PayloadTooLargeError && /IDENTIFY would be \d+ bytes/.test(error.message),
+  );
+});
+
+test('a saved session that is not one is refused as an option, and skipped when a store returns it', async () => {
+  const bad = { sessionId: 'x', sequence: 1, resumeUrl: 'not a url', shardId: 0, shardCount: 1 };
+  assert.throws(() => shardFor(emu, { session: bad }), TypeError);
+  const store = new MemorySessionStore();
+  store.sessions.set(0, bad);
+  const shard = shardFor(emu, { sessionStore: store });
+  const before = emu.counters.identifies;
+  await shard.connect();
+  assert.equal(emu.counters.identifies, before + 1);
+  assert.notEqual(shard.session!.sessionId, 'x');
+  await shard.close();
+});
