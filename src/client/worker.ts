@@ -11,7 +11,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { consoleLogger, silentLogger } from '../logger.js';
 import type { IdentifyQueue } from './identify-queue.js';
-import { Shard, takeText } from './shard.js';
+import { rewindTo, Shard, takeText } from './shard.js';
 import type { FromWorker, ToWorker, WorkerInit } from './workers.js';
 
 const port = parentPort!;
@@ -120,10 +120,13 @@ port.on('message', (message: ToWorker) => {
         return post({ type: 'sent', id: message.id, error: `shard ${message.shardId} is not here` });
       shard.send(message.payload).then(
         () => post({ type: 'sent', id: message.id, error: null }),
-        (error: Error) => post({ type: 'sent', id: message.id, error: error.message }),
+        (error: Error) => post({ type: 'sent', id: message.id, error: error.message, errorName: error.name }),
       );
       return;
     }
+    case 'rewind':
+      shards.get(message.shardId)?.[rewindTo](message.sequence);
+      return;
     case 'close':
       flush();
       void Promise.all([...shards.values()].map((s) => s.close({ resumable: message.resumable }))).then(

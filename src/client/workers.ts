@@ -21,7 +21,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { LogLevel } from '../logger.js';
 import { shardForGuild } from '../protocol/snowflake.js';
-import { ShardClosedError } from './errors.js';
+import { PayloadTooLargeError, ShardClosedError } from './errors.js';
 import { closingIterator, EventQueue } from './event-queue.js';
 import type { LatencyStats } from './heartbeat.js';
 import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
@@ -76,6 +76,7 @@ export type ToWorker =
   | { type: 'identify-ok'; ticket: number }
   | { type: 'ack' }
   | { type: 'send'; id: number; shardId: number; payload: { op: number; d: unknown } }
+  | { type: 'rewind'; shardId: number; sequence: number }
   | { type: 'close'; resumable: boolean };
 
 export type FromWorker =
@@ -86,7 +87,7 @@ export type FromWorker =
   | { type: 'state'; shardId: number; status: ShardStatus; attempts: number; latency: LatencyStats }
   | { type: 'session'; shardId: number; session: SessionInfo | null }
   | { type: 'fatal'; shardId: number; code: number; message: string }
-  | { type: 'sent'; id: number; error: string | null }
+  | { type: 'sent'; id: number; error: string | null; errorName?: string }
   | { type: 'closed'; sessions: SessionInfo[] };
 
 export interface WorkerShardStatus {
@@ -109,6 +110,11 @@ interface ShardRecord {
   session: SessionInfo | null;
   /** Sequence of the last dispatch delivered to the application. */
   delivered: number;
+  /**
+   * The sequence of a dispatch whose text could not be parsed: nothing of this shard is delivered
+   * until the gateway's replay brings it again, so what follows it is not delivered twice or early.
+   */
+  awaiting: number | null;
   status: ShardStatus | 'starting';
   attempts: number;
   latency: LatencyStats | null;
@@ -144,7 +150,10 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
   readonly #shards = new Map<number, ShardRecord>();
   readonly #workers: WorkerRecord[] = [];
   readonly #queue: EventQueue<Dispatch>;
-  readonly #pendingSends = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  readonly #pendingSends = new Map<
+    number,
+    { worker: number; resolve: () => void; reject: (error: Error) => void }
+  >();
   readonly #unacked: WorkerRecord[] = [];
   readonly #quickDeaths: number[] = [];
   #nextSend = 0;
@@ -172,6 +181,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         worker: i % workers,
         session: null,
         delivered: 0,
+        awaiting: null,
         status: 'starting',
         attempts: 0,
         latency: null,
@@ -267,6 +277,10 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
     thread.on('exit', (code) => {
       record.exited = true;
       for (const permit of record.permits.values()) permit.abort();
+      this.#failSends(
+        index,
+        new ShardClosedError(`worker ${index} exited; the payload may not have been sent`),
+      );
       if (record.closing || this.#closing) return;
       const live = shardIds.filter((id) => this.#shards.get(id)!.status !== 'fatally-closed');
       if (live.length === 0) return;
@@ -322,9 +336,22 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         for (let i = 0; i < message.texts.length; i++) {
           const shardId = message.shards[i]!;
           const record = this.#shards.get(shardId)!;
-          const event = JSON.parse(message.texts[i]!) as Dispatch & { shardId: number };
+          const seq = message.seqs[i]!;
+          if (record.awaiting !== null && seq !== record.awaiting) continue;
+          let event: Dispatch & { shardId: number };
+          try {
+            event = JSON.parse(message.texts[i]!) as Dispatch & { shardId: number };
+          } catch {
+            // The worker's shard only read the envelope; it resumes from just before this one.
+            if (seq > 0) {
+              record.awaiting = seq;
+              worker.thread.postMessage({ type: 'rewind', shardId, sequence: seq - 1 } satisfies ToWorker);
+            }
+            continue;
+          }
+          record.awaiting = null;
           event.shardId = shardId;
-          if (message.seqs[i]! > record.delivered) record.delivered = message.seqs[i]!;
+          if (seq > record.delivered) record.delivered = seq;
           this.emit('dispatch', event);
           if (buffered && !this.#queue.push(event)) full = true;
         }
@@ -345,8 +372,11 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         const record = this.#shards.get(message.shardId)!;
         const fresh = message.session?.sessionId !== record.session?.sessionId;
         record.session = message.session;
-        // A new session starts its numbering again.
-        if (fresh && message.session) record.delivered = message.session.sequence;
+        // A new session starts its numbering again; a replay awaited from the old one will not come.
+        if (fresh && message.session) {
+          record.delivered = message.session.sequence;
+          record.awaiting = null;
+        }
         if (message.session) {
           void this.#options.sessionStore?.set(message.shardId, {
             ...message.session,
@@ -366,11 +396,20 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         const pending = this.#pendingSends.get(message.id);
         this.#pendingSends.delete(message.id);
         if (message.error === null) pending?.resolve();
-        else pending?.reject(new Error(message.error));
+        else pending?.reject(sendError(message.error, message.errorName));
         return;
       }
       case 'closed':
         return;
+    }
+  }
+
+  /** Rejects the sends waiting on worker `index`, or on any worker. */
+  #failSends(index: number | null, error: Error): void {
+    for (const [id, pending] of this.#pendingSends) {
+      if (index !== null && pending.worker !== index) continue;
+      this.#pendingSends.delete(id);
+      pending.reject(error);
     }
   }
 
@@ -395,10 +434,15 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
   send(shardId: number, payload: { op: number; d: unknown }): Promise<void> {
     const record = this.#shards.get(shardId);
     if (!record) return Promise.reject(new RangeError(`shard ${shardId} is not run by this manager`));
+    const worker = this.#workers[record.worker];
+    if (this.#closing) return Promise.reject(new ShardClosedError(`shard ${shardId} is closed`));
+    if (!worker || worker.exited) {
+      return Promise.reject(new ShardClosedError(`shard ${shardId}'s worker is not running`));
+    }
     const id = this.#nextSend++;
     return new Promise((resolve, reject) => {
-      this.#pendingSends.set(id, { resolve, reject });
-      this.#workers[record.worker]!.thread.postMessage({
+      this.#pendingSends.set(id, { worker: record.worker, resolve, reject });
+      worker.thread.postMessage({
         type: 'send',
         id,
         shardId,
@@ -463,6 +507,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
       ),
     );
     await Promise.all(workers.map((w) => w.thread.terminate()));
+    this.#failSends(null, new ShardClosedError('closed before sending'));
     const all = sessions.flat();
     if (options.resumable) for (const s of all) await this.#options.sessionStore?.set(s.shardId, s);
     this.#queue.end();
@@ -477,4 +522,12 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
       () => this.close(),
     );
   }
+}
+
+/** The error a worker's shard rejected a send with, as the class a Shard would have used. */
+function sendError(message: string, name: string | undefined): Error {
+  if (name === 'ShardClosedError') return new ShardClosedError(message);
+  if (name === 'PayloadTooLargeError') return new PayloadTooLargeError(message);
+  if (name === 'TypeError') return new TypeError(message);
+  return new Error(message);
 }

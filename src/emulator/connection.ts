@@ -65,6 +65,7 @@ export class Connection implements SessionSink {
   #open = true;
   #closedByServer = false;
   #stalled = false;
+  #mangleNext = false;
   #acks: 'normal' | 'none' | number = 'normal';
   #heartbeatTimer: Timer | null = null;
   #windowStart: number;
@@ -131,9 +132,21 @@ export class Connection implements SessionSink {
     this.#write(`{"t":null,"s":null,"op":${op},"d":${JSON.stringify(d ?? null)}}`);
   }
 
+  /** The next dispatch goes out cut short after its envelope (the `mangled-dispatch` fault). */
+  mangleNext(): void {
+    this.#mangleNext = true;
+  }
+
   sendDispatch(parts: DispatchParts, seq: number): void {
     if (!this.#open || this.#stalled) return;
     this.sent++;
+    if (this.#mangleNext) {
+      this.#mangleNext = false;
+      const d = parts.suffix.indexOf('"d":') + 4;
+      return this.#write(
+        parts.prefix + seq + parts.suffix.slice(0, d + Math.floor((parts.suffix.length - d) / 2)),
+      );
+    }
     if (this.#compressor || this.#payloadCompression) {
       this.#write(parts.prefix + seq + parts.suffix);
     } else {

@@ -418,6 +418,15 @@ export class Emulator implements ConnectionHost {
         this.#counters.invalidSessions++;
         connection.sendOp(GatewayOpcodes.InvalidSession, fault.resumable);
         return;
+      case 'mangled-dispatch': {
+        // A MESSAGE_CREATE cut short on its way: its head reads fine, its data does not parse. It
+        // has its sequence number and is in the replay log whole, so a resume brings it back intact.
+        const event = this.world.nextEvent({ MESSAGE_CREATE: 1 });
+        connection.mangleNext();
+        session.push(event.t, dispatchParts(event.t, event.d));
+        this.#counters.dispatches++;
+        return;
+      }
       case 'session-timeout':
         this.#end(session, 'timed-out');
         connection.close(4009, 'Session timed out.');

@@ -24,6 +24,7 @@ export type Fault =
   | { type: 'stall' }
   | { type: 'corrupt' }
   | { type: 'invalid-json' }
+  | { type: 'mangled-dispatch' }
   | { type: 'unknown-opcode' }
   | { type: 'session-timeout' };
 
@@ -40,6 +41,7 @@ export const FAULT_TYPES: readonly FaultType[] = [
   'stall',
   'corrupt',
   'invalid-json',
+  'mangled-dispatch',
   'unknown-opcode',
   'session-timeout',
 ];
@@ -93,6 +95,7 @@ const DEFAULT_CHAOS: readonly Fault[] = [
   { type: 'stall' },
   { type: 'corrupt' },
   { type: 'invalid-json' },
+  { type: 'mangled-dispatch' },
   { type: 'unknown-opcode' },
   { type: 'session-timeout' },
 ];

@@ -215,3 +215,48 @@ test('close() before or during start() settles both, and leaves no worker runnin
   assert.ok(during.status().every((s) => s.status !== 'active'));
   await emu.close();
 });
+
+test('a wanted dispatch the main thread cannot parse is replayed in order: nothing lost, repeated or early', async () => {
+  const { emu, manager, events, sessions, total } = await runningWorkers(100);
+  const resumes = emu.counters.resumes;
+  const target = sessions[0]!;
+  emu.fault(target.id, { type: 'mangled-dispatch' });
+  // What follows it on the same connection is held back until the replay brings the mangled one.
+  for (const s of sessions) await emu.burst(s.id, 100);
+  await until(() => events.length >= total(), 'every event');
+  assert.equal(emu.counters.resumes, resumes + 1, 'the shard with the mangled dispatch resumes');
+  for (const s of sessions) {
+    const got = events.filter((e) => e.shardId === s.shard[0]).map((e) => `${e.s}:${e.t}`);
+    const sent = emu
+      .session(s.id)!
+      .log()
+      .map((e) => `${e.seq}:${e.t}`);
+    assert.deepEqual(got, sent, `shard ${s.shard[0]}`);
+  }
+  await manager.close();
+  await emu.close();
+});
+
+test('a send settles when its worker dies and after close(); it never hangs', async () => {
+  const emu = await startEmulator({ guilds: 4, maxConcurrency: 2, identifyInterval: 0 });
+  const manager = new WorkerShardManager({
+    token: TOKEN,
+    intents: 'ALL',
+    gatewayUrl: emu.gatewayUrl,
+    shardCount: 2,
+    workers: 2,
+    identifyQueue: new LocalIdentifyQueue({ maxConcurrency: 2, window: 0 }),
+    // Five slots held for heartbeats and the IDENTIFY took the sixth: every command waits a minute.
+    sendLimit: { limit: 6, windowMs: 60_000 },
+  });
+  await manager.start();
+  const presence = { op: 3, d: { since: null, activities: [], status: 'online', afk: false } };
+  const waiting = manager.send(0, presence);
+  await manager.threads[0]!.terminate();
+  await assert.rejects(waiting, ShardClosedError);
+  const alsoWaiting = assert.rejects(manager.send(1, presence), ShardClosedError);
+  await manager.close();
+  await alsoWaiting;
+  await assert.rejects(manager.send(1, presence), ShardClosedError);
+  await emu.close();
+});
