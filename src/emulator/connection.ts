@@ -266,7 +266,7 @@ export class Connection implements SessionSink {
       if (this.session) return this.close(4005, 'Already authenticated.');
       if (!isObject(d)) return this.close(4001, 'Invalid payload.');
       if (op === GatewayOpcodes.Identify) return this.host.identify(this, d);
-      const seq = d.seq ?? 0;
+      const seq = d.seq;
       if (typeof d.token !== 'string' || typeof d.session_id !== 'string' || !Number.isInteger(seq)) {
         return this.close(4001, 'Invalid resume payload.');
       }

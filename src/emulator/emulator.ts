@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { GatewayIntentBits } from 'discord-api-types/v10';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type Clock, systemClock, type Timer } from '../clock.js';
 import { type Logger, silentLogger } from '../logger.js';
@@ -109,6 +110,32 @@ export interface SessionSummary {
 }
 
 const GUILDS_PER_SHARD = 2500;
+
+/**
+ * Guild events a bot receives only with one of these permissions (ADMINISTRATOR grants all), on top
+ * of their intent. The seeded bot has none of them; a world may give it more.
+ */
+const PERMISSION_GATED: ReadonlyMap<string, bigint> = (() => {
+  const BAN_MEMBERS = 1n << 2n;
+  const MANAGE_CHANNELS = 1n << 4n;
+  const MANAGE_GUILD = 1n << 5n;
+  const VIEW_AUDIT_LOG = 1n << 7n;
+  return new Map([
+    ['INVITE_CREATE', MANAGE_CHANNELS],
+    ['INVITE_DELETE', MANAGE_CHANNELS],
+    ['GUILD_BAN_ADD', BAN_MEMBERS | VIEW_AUDIT_LOG],
+    ['GUILD_BAN_REMOVE', BAN_MEMBERS | VIEW_AUDIT_LOG],
+    ['GUILD_AUDIT_LOG_ENTRY_CREATE', VIEW_AUDIT_LOG],
+    ['AUTO_MODERATION_RULE_CREATE', MANAGE_GUILD],
+    ['AUTO_MODERATION_RULE_UPDATE', MANAGE_GUILD],
+    ['AUTO_MODERATION_RULE_DELETE', MANAGE_GUILD],
+    ['AUTO_MODERATION_ACTION_EXECUTION', MANAGE_GUILD],
+  ]);
+})();
+const ADMINISTRATOR = 1n << 3n;
+
+/** Dispatches Discord sends to shard 0 only, even with a `guild_id` in them. */
+const SHARD_ZERO_ONLY = /^(ENTITLEMENT|SUBSCRIPTION)_/;
 
 export class Emulator implements ConnectionHost {
   readonly clock: Clock;
@@ -263,10 +290,11 @@ export class Emulator implements ConnectionHost {
       this.#counters.dispatches++;
       return 1;
     }
+    // Entitlements and subscriptions go to shard 0 even when they name a guild.
     const guildId =
       target && 'guildId' in target
         ? target.guildId
-        : typeof (d as { guild_id?: unknown })?.guild_id === 'string'
+        : typeof (d as { guild_id?: unknown })?.guild_id === 'string' && !SHARD_ZERO_ONLY.test(t)
           ? (d as { guild_id: string }).guild_id
           : null;
     const onlyShard = target && 'shard' in target ? target.shard : null;
@@ -306,10 +334,25 @@ export class Emulator implements ConnectionHost {
 
   #wants(session: GatewaySession, event: WorldDispatch): boolean {
     const need = requiredIntent(event.t, event.guildId !== null);
+    const botId = this.world.botUser.id;
+    if (event.t === 'THREAD_MEMBERS_UPDATE' && (session.intents & GatewayIntentBits.GuildMembers) === 0) {
+      // With GUILDS alone, only when the bot itself joins or leaves the thread.
+      const d = event.d as { added_members?: { user_id?: unknown }[]; removed_member_ids?: unknown[] } | null;
+      return (
+        (session.intents & need) !== 0 &&
+        (d?.added_members?.some((m) => m?.user_id === botId) === true ||
+          d?.removed_member_ids?.includes(botId) === true)
+      );
+    }
+    const permission = event.guildId === null ? undefined : PERMISSION_GATED.get(event.t);
+    if (permission !== undefined && (need === 0 || (session.intents & need) !== 0)) {
+      const has = this.world.botPermissions?.(event.guildId!) ?? null;
+      return has === null || (has & (permission | ADMINISTRATOR)) !== 0n;
+    }
     if (need === 0 || (session.intents & need) !== 0) return true;
     // The bot's own member updates are sent without GUILD_MEMBERS.
     const user = (event.d as { user?: { id?: unknown } } | null)?.user;
-    return event.t === 'GUILD_MEMBER_UPDATE' && user?.id === this.world.botUser.id;
+    return event.t === 'GUILD_MEMBER_UPDATE' && user?.id === botId;
   }
 
   #deliver(session: GatewaySession, events: readonly WorldDispatch[]): void {
@@ -676,10 +719,9 @@ export class Emulator implements ConnectionHost {
     this.#counters.tokenResets++;
     this.#token = `${this.#token.split('.')[0]}.${randomBytes(4).toString('hex')}.${randomBytes(18).toString('base64url')}`;
     this.#logger.warn('session start limit exhausted: the token was reset');
-    for (const connection of [...this.#connections]) {
-      if (connection.session) this.#end(connection.session, 'token-reset');
-      connection.close(4004, 'Authentication failed.');
-    }
+    // Detached sessions too: none of them may be resumed with the new token.
+    for (const session of this.#sessions.values()) if (!session.ended) this.#end(session, 'token-reset');
+    for (const connection of [...this.#connections]) connection.close(4004, 'Authentication failed.');
   }
 
   #sessionOrThrow(id: string): GatewaySession {
@@ -695,7 +737,7 @@ export class Emulator implements ConnectionHost {
     const supported = compress === null || compress === 'zlib-stream' || compress === 'zstd-stream';
     const connection = new Connection(this, ws, socket, {
       compress: supported ? (compress as Compression | null) : null,
-      onResumeUrl: url.pathname === '/resume',
+      onResumeUrl: url.pathname.startsWith('/resume'),
     });
     this.#connections.add(connection);
     this.#counters.connections++;
@@ -707,11 +749,19 @@ export class Emulator implements ConnectionHost {
 
   async #listen(): Promise<void> {
     const host = this.#init.host ?? '127.0.0.1';
-    this.#wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 1 << 20 });
+    // UTF-8 is not checked by ws: a text frame that is not UTF-8 JSON (compressed bytes, say) gets
+    // Discord's 4002 from the payload decoder instead of ws's 1007.
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: 1 << 20,
+      skipUTF8Validation: true,
+    });
     this.#server = createServer(restHandler(this));
     this.#server.on('upgrade', (request, socket, head) => {
       const url = requestUrl(request);
-      if (url?.pathname !== '/' && url?.pathname !== '/resume') {
+      // `resume_gateway_url` has no trailing slash; a client may add one before the query.
+      if (url?.pathname !== '/' && url?.pathname !== '/resume' && url?.pathname !== '/resume/') {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
         return;
       }

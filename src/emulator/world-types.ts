@@ -91,4 +91,6 @@ export interface World {
   voiceChannelIds?(guildId: string): readonly string[];
   /** Ids of a guild's members, the bot first (empty for an unknown guild). */
   memberIds?(guildId: string): readonly string[];
+  /** The bot's permissions in a guild from its roles (null for an unknown guild): gates a few events. */
+  botPermissions?(guildId: string): bigint | null;
 }

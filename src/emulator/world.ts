@@ -523,6 +523,12 @@ export class SeededWorld implements World {
     return this.guild(guildId)?.members.map((m) => m.id) ?? [];
   }
 
+  botPermissions(guildId: string): bigint | null {
+    const g = this.guild(guildId);
+    const bot = g?.members[0];
+    return g && bot ? this.rolePermissions(g, bot) : null;
+  }
+
   /** Ids of the bot's DM channels. */
   dmChannelIds(): readonly string[] {
     return this.dmList.map((dm) => dm.id);
@@ -969,8 +975,11 @@ export class SeededWorld implements World {
   // MESSAGE_CONTENT
 
   scrub(t: string, d: unknown, view: SessionView): unknown {
-    if (t !== 'MESSAGE_CREATE' && t !== 'MESSAGE_UPDATE') return d;
     if ((view.intents & MESSAGE_CONTENT) !== 0) return d;
+    if (t === 'AUTO_MODERATION_ACTION_EXECUTION' && d !== null && typeof d === 'object') {
+      return { ...(d as Obj), content: '', matched_content: '' };
+    }
+    if (t !== 'MESSAGE_CREATE' && t !== 'MESSAGE_UPDATE') return d;
     if (d === null || typeof d !== 'object' || Array.isArray(d)) return d;
     const message = d as Obj;
     if (typeof message.guild_id !== 'string') return d;
@@ -1751,12 +1760,17 @@ export class SeededWorld implements World {
   }
 
   private botCanMoveMembers(g: GuildRec, bot: MemberRec): boolean {
+    return (this.rolePermissions(g, bot) & (MOVE_MEMBERS | 8n)) !== 0n;
+  }
+
+  /** @everyone's permissions and those of the member's roles. */
+  private rolePermissions(g: GuildRec, member: MemberRec): bigint {
     let perms = 0n;
     for (const role of g.roles) {
-      if (role.id === g.id || bot.roles.includes(role.id as string))
+      if (role.id === g.id || member.roles.includes(role.id as string))
         perms |= BigInt(role.permissions as string);
     }
-    return (perms & (MOVE_MEMBERS | 8n)) !== 0n;
+    return perms;
   }
 
   private replaceChannel(g: GuildRec, next: Obj): void {

@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { Emulator } from '../../src/emulator/index.js';
+import { deflateSync } from 'node:zlib';
+import { type Emulator, SeededWorld } from '../../src/emulator/index.js';
+import { shardForGuild } from '../../src/protocol/snowflake.js';
 import { type Payload, RawClient, startEmulator, TOKEN } from './raw-client.js';
 
 let emu: Emulator;
@@ -236,4 +238,147 @@ test('malformed commands close with 4001: member request for several guilds, bad
     c.send(bad);
     assert.equal((await c.closed).code, 4001, JSON.stringify(bad));
   }
+});
+
+test('a RESUME without seq is a malformed payload (4001), not a resume from the start', async () => {
+  const { c, id } = await identified();
+  c.close(4000);
+  await c.closed;
+  const r = await RawClient.open(emu.resumeUrl);
+  r.send({ op: 6, d: { token: TOKEN, session_id: id } });
+  assert.equal((await r.closed).code, 4001);
+});
+
+test('resume_gateway_url with a trailing slash before the query is accepted', async () => {
+  const c = await RawClient.open(emu.gatewayUrl);
+  const ready = await c.ready();
+  c.close(4000);
+  await c.closed;
+  const r = await RawClient.open(`${ready.d.resume_gateway_url}/`);
+  resume(r, ready.d.session_id, ready.s!);
+  await r.next((m) => m.t === 'RESUMED');
+  r.close();
+});
+
+test('a text frame of compressed bytes closes with 4002, as any undecodable payload', async () => {
+  const c = await RawClient.open(emu.gatewayUrl);
+  c.ws.send(deflateSync(Buffer.from('{"op":1,"d":null}')), { binary: false });
+  assert.equal((await c.closed).code, 4002);
+});
+
+test('events gated by a permission reach only a bot that has it; auto moderation content is scrubbed', async () => {
+  const guild = emu.world.guildIds()[0]!;
+  const channel = emu.world.textChannelIds!(guild)[0]!;
+  const gated: [string, object][] = [
+    ['INVITE_CREATE', { channel_id: channel, code: 'x', guild_id: guild, uses: 0 }],
+    ['GUILD_BAN_ADD', { guild_id: guild, user: { id: '595661007356035079' } }],
+    ['GUILD_AUDIT_LOG_ENTRY_CREATE', { guild_id: guild, id: '1', action_type: 1 }],
+    [
+      'AUTO_MODERATION_ACTION_EXECUTION',
+      {
+        guild_id: guild,
+        action: { type: 1, metadata: {} },
+        rule_id: '1303327958630531079',
+        rule_trigger_type: 1,
+        user_id: '595661007356035079',
+        content: 'a bad word here',
+        matched_keyword: 'bad',
+        matched_content: 'bad',
+      },
+    ],
+  ];
+  /** What a bot with every intent but MESSAGE_CONTENT receives of `gated` on `gateway`. */
+  const received = async (gateway: Emulator) => {
+    const c = await RawClient.open(gateway.gatewayUrl);
+    const ready = await c.ready({ intents: 53608447 & ~32768 });
+    for (const [t, d] of gated) gateway.dispatch(t, d);
+    gateway.dispatch('MARKER', {}, { session: ready.d.session_id });
+    await c.next((m) => m.t === 'MARKER');
+    c.close();
+    return c.dispatches().filter((m) => gated.some(([t]) => t === m.t));
+  };
+  // The seeded bot's role has none of MANAGE_CHANNELS, BAN_MEMBERS, VIEW_AUDIT_LOG, MANAGE_GUILD.
+  assert.deepEqual(await received(emu), []);
+  const world = new SeededWorld({ guilds: 4, members: [1500, 2400] });
+  world.botPermissions = () => 1n << 3n; // ADMINISTRATOR
+  const admin = await startEmulator({ world });
+  const got = await received(admin);
+  assert.deepEqual(
+    got.map((m) => m.t),
+    gated.map(([t]) => t),
+  );
+  const automod = got.at(-1)!.d;
+  assert.deepEqual([automod.content, automod.matched_content, automod.matched_keyword], ['', '', 'bad']);
+  await admin.close();
+});
+
+test('THREAD_MEMBERS_UPDATE with GUILDS alone only when the bot itself joins or leaves', async () => {
+  const { c, id } = await identified(1);
+  const guild = emu.world.guildIds()[0]!;
+  const [, other] = emu.world.memberIds!(guild);
+  const update = (userId: string) => ({
+    id: '1378760532680638471',
+    guild_id: guild,
+    member_count: 2,
+    added_members: [
+      {
+        id: '1378760532680638471',
+        user_id: userId,
+        join_timestamp: '2025-06-01T15:42:07.123000+00:00',
+        flags: 0,
+      },
+    ],
+  });
+  emu.dispatch('THREAD_MEMBERS_UPDATE', update(other!));
+  emu.dispatch('THREAD_MEMBERS_UPDATE', update(emu.world.botUser.id));
+  emu.dispatch('MARKER', {}, { session: id });
+  await c.next((m) => m.t === 'MARKER');
+  const got = c.dispatches('THREAD_MEMBERS_UPDATE');
+  assert.deepEqual(
+    got.map((e) => e.d.added_members[0].user_id),
+    [emu.world.botUser.id],
+  );
+  c.close();
+});
+
+test('entitlement events go to shard 0 only, even when they name a guild', async () => {
+  const s0 = await RawClient.open(emu.gatewayUrl);
+  const s1 = await RawClient.open(emu.gatewayUrl);
+  await s0.ready({ shard: [0, 2] });
+  await s1.ready({ shard: [1, 2] });
+  const guild = emu.world.guildIds().find((g) => shardForGuild(g, 2) === 1)!;
+  emu.dispatch('ENTITLEMENT_CREATE', {
+    id: '1378760532680638471',
+    sku_id: '1303327958630531079',
+    application_id: emu.world.application.id,
+    user_id: '595661007356035079',
+    guild_id: guild,
+    type: 8,
+    deleted: false,
+  });
+  for (const shard of [0, 1]) emu.dispatch('MARKER', {}, { shard });
+  for (const c of [s0, s1]) await c.next((m) => m.t === 'MARKER');
+  assert.deepEqual(
+    [s0.dispatches('ENTITLEMENT_CREATE').length, s1.dispatches('ENTITLEMENT_CREATE').length],
+    [1, 0],
+  );
+  s0.close();
+  s1.close();
+});
+
+test('running out of session starts ends detached sessions too: none can be resumed', async () => {
+  const tight = await startEmulator({ sessionStartLimit: { total: 1 } });
+  const a = await RawClient.open(tight.gatewayUrl);
+  const ready = await a.ready();
+  a.close(4000);
+  await a.closed;
+  const b = await RawClient.open(tight.gatewayUrl);
+  b.identify();
+  assert.equal((await b.closed).code, 4004);
+  const r = await RawClient.open(tight.resumeUrl);
+  r.send({ op: 6, d: { token: tight.token, session_id: ready.d.session_id, seq: 1 } });
+  const answer = await r.next((m) => m.op === 9 || m.t === 'RESUMED');
+  assert.deepEqual([answer.op, answer.d], [9, false]);
+  r.close();
+  await tight.close();
 });
