@@ -548,6 +548,12 @@ export class Emulator implements ConnectionHost {
     this.#bind(connection, session);
     if (d.compress === true) connection.enablePayloadCompression();
     this.#logger.debug('identify', { session: session.sessionId, shard: session.shard });
+    // The initial presence, as an op 3 right after IDENTIFY: the GUILD_CREATEs to come show it.
+    const presence = d.presence;
+    if (typeof presence === 'object' && presence !== null && !Array.isArray(presence)) {
+      for (const event of this.world.presenceUpdate(presence as Record<string, unknown>, session))
+        this.#route(event, null, session);
+    }
 
     session.push(
       'READY',

@@ -382,3 +382,22 @@ test('running out of session starts ends detached sessions too: none can be resu
   r.close();
   await tight.close();
 });
+
+test("IDENTIFY's presence is the bot's presence in the guilds that follow", async () => {
+  const a = await RawClient.open(emu.gatewayUrl);
+  await a.ready({
+    presence: { since: null, activities: [{ name: 'tests', type: 0 }], status: 'dnd', afk: false },
+  });
+  const b = await RawClient.open(emu.gatewayUrl);
+  await b.ready();
+  await b.next(() => b.dispatches('GUILD_CREATE').length > 0);
+  const mine = b
+    .dispatches('GUILD_CREATE')[0]!
+    .d.presences.find((p: { user: { id: string } }) => p.user.id === emu.world.botUser.id);
+  assert.equal(mine?.status, 'dnd');
+  assert.equal(mine?.activities[0]?.name, 'tests');
+  // Back to what the other tests expect.
+  b.send({ op: 3, d: { since: null, activities: [], status: 'online', afk: false } });
+  a.close();
+  b.close();
+});
