@@ -2,7 +2,8 @@
  * Idle memory per shard (issue item 3): N shards of one bot in one client process, all READY and
  * idle (the heartbeat interval is Discord's 41.25 s, so nothing happens while measuring), after
  * forced garbage collection. Reported per shard: RSS and V8 heap used above a baseline taken in the
- * same process before any shard was created, so the cost of loading the library is not counted, at
+ * same process after one shard was started and closed, so what loading the library and opening its
+ * first connection cost once (modules loaded lazily, code compiled) is not counted, at
  * 200 shards and then at 1000 (800 more added to the same process), and the growth per shard from 200
  * to 1000, which cancels whatever slack the baseline carried.
  *
@@ -51,9 +52,15 @@ export async function measureMemory(
       steps,
       maxConcurrency: 16,
     },
-    // A 1 MB young generation for every client: V8 otherwise keeps however much semi-space the
-    // start-up burst grew (up to 16 MB), which is noise of several KB per shard, not the library's.
-    { nodeFlags: ['--expose-gc', '--max-semi-space-size=1'] },
+    {
+      // A 1 MB young generation for every client: V8 otherwise keeps however much semi-space the
+      // start-up burst grew (up to 16 MB), which is noise of several KB per shard, not the library's.
+      nodeFlags: ['--expose-gc', '--max-semi-space-size=1'],
+      // glibc's malloc returning freed memory at once, in one arena: RSS then follows what is live
+      // instead of what the allocator kept from earlier work, which moved a 200-shard reading by up
+      // to 2 MB either way (below the baseline, at times).
+      env: { MALLOC_TRIM_THRESHOLD_: '0', MALLOC_ARENA_MAX: '1' },
+    },
   );
   try {
     const out: MemoryResult[] = [];

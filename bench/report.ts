@@ -91,7 +91,8 @@ export function verdicts(r: Results): Verdict[] {
       (o) => o.client === 'djs' && o.compress === m.compress && o.shards === m.shards,
     );
     if (!djs) continue;
-    const ratio = m.rssPerShard / djs.rssPerShard;
+    // A reference at or below zero is the baseline's slack, not a measurement: no verdict from it.
+    const ratio = djs.rssPerShard > 0 ? m.rssPerShard / djs.rssPerShard : Number.NaN;
     // Where there is a growth figure it must pass too: it cancels the baseline's slack, which on its
     // own can make either client look several KB per shard cheaper or dearer than it is.
     const growth =
@@ -103,7 +104,7 @@ export function verdicts(r: Results): Verdict[] {
       what: `idle RSS per shard, ${m.shards} shards, ${comp(m.compress)}`,
       target: '≤ 0.60× @discordjs/ws',
       actual: growth === null ? x(ratio) : `${x(ratio)} (growth ${x(growth)})`,
-      met: ratio <= 0.6 && (growth === null || growth <= 0.6),
+      met: ratio <= 0.6 && (growth === null || (growth > 0 && growth <= 0.6)),
     });
   }
   const s = r.startup;

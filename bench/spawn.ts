@@ -24,6 +24,8 @@ export interface SpawnOptions {
   nodeFlags?: string[];
   /** Give up on any single reply after this long (default 120 s). */
   timeoutMs?: number;
+  /** Environment variables added to this process's. */
+  env?: Record<string, string>;
 }
 
 /** A client role of bench/client.ts. */
@@ -37,7 +39,7 @@ export function spawnScript(script: string, args: string[], what: string, option
   const child: ChildProcess = spawn(
     process.execPath,
     [...flags, '--import', 'tsx', new URL(script, import.meta.url).pathname, ...args],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
+    { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...options.env } },
   );
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
