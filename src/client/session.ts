@@ -20,11 +20,11 @@ export interface SessionInfo {
   readonly shardCount: number;
 }
 
-/** A ws:// or wss:// URL: where a gateway connection can go. */
+/** A ws:// or wss:// URL without a fragment (a websocket URL cannot have one): where a gateway connection can go. */
 export function isGatewayUrl(value: unknown): value is string {
   if (typeof value !== 'string' || !URL.canParse(value)) return false;
-  const { protocol } = new URL(value);
-  return protocol === 'ws:' || protocol === 'wss:';
+  const { protocol, hash } = new URL(value);
+  return (protocol === 'ws:' || protocol === 'wss:') && hash === '';
 }
 
 export function isSessionInfo(value: unknown): value is SessionInfo {

@@ -691,6 +691,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
       });
     } catch (error) {
       this.#log.warn(`could not open ${url}: ${(error as Error).message}`);
+      if (resuming) this.#missedResumeUrl();
       return this.#settle({ kind: 'resume' });
     }
     const inflater = this.#compress ? createInflater(this.#compress, this.#maxMessageSize) : null;
@@ -774,7 +775,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     conn.abort?.abort(new ShardClosedError('connection ended'));
     if (this.#conn === conn) this.#conn = null;
     this.#latency.reset();
-    if (conn.resuming && !conn.opened) this.#missedResumeUrl();
+    if (conn.resuming && !conn.opened && outcome.kind !== 'stopped') this.#missedResumeUrl();
     this.#settle(outcome);
   }
 

@@ -25,8 +25,8 @@ import { PayloadTooLargeError, ShardClosedError } from './errors.js';
 import { closingIterator, EventQueue } from './event-queue.js';
 import type { LatencyStats } from './heartbeat.js';
 import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
-import type { SessionInfo, SessionStore } from './session.js';
-import type { Dispatch, ShardOptions, ShardStatus } from './shard.js';
+import { isSessionInfo, type SessionInfo, type SessionStore } from './session.js';
+import { type Dispatch, Shard, type ShardOptions, type ShardStatus } from './shard.js';
 
 /** Shard options that can cross a thread boundary (no functions, clocks or stores). */
 export type WorkerShardOptions = Pick<
@@ -168,11 +168,20 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
     if (!Number.isInteger(options.shardCount) || options.shardCount < 1) {
       throw new RangeError(`shardCount must be a positive integer, got ${options.shardCount}`);
     }
+    const ids = options.shardIds ?? Array.from({ length: options.shardCount }, (_, i) => i);
+    // The options are checked here the way each worker's shards will check them, so a bad one (an
+    // oversized IDENTIFY, an invalid URL) throws now instead of failing every worker it starts.
+    new Shard({
+      ...this.#shardOptions(options),
+      token: options.token,
+      shardId: Math.max(0, ...ids),
+      shardCount: options.shardCount,
+      identifyQueue: { enqueue: () => Promise.resolve() },
+    });
     this.#options = options;
     this.shardCount = options.shardCount;
     this.identifyQueue =
       options.identifyQueue ?? new LocalIdentifyQueue({ maxConcurrency: options.maxConcurrency ?? 1 });
-    const ids = options.shardIds ?? Array.from({ length: options.shardCount }, (_, i) => i);
     const workers = Math.max(1, Math.min(options.workers ?? availableParallelism(), ids.length));
     // Consecutive shards share a bucket group; dealing them round-robin spreads each group's
     // startup over every worker.
@@ -204,7 +213,8 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
     if (store) {
       for (const [id, record] of this.#shards) {
         const saved = await store.get(id);
-        if (saved && saved.shardCount === this.shardCount) {
+        // Something that is not a session would fail in the worker at every restart; identify instead.
+        if (isSessionInfo(saved) && saved.shardCount === this.shardCount) {
           record.session = saved;
           record.delivered = saved.sequence;
         }
@@ -238,18 +248,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
       .filter(([, r]) => r.worker === index && r.status !== 'fatally-closed')
       .map(([id]) => id);
     const o = this.#options;
-    const shardOptions: WorkerShardOptions = {
-      intents: o.intents,
-      gatewayUrl: o.gatewayUrl,
-      compress: o.compress,
-      largeThreshold: o.largeThreshold,
-      presence: o.presence,
-      properties: o.properties,
-      maxMessageSize: o.maxMessageSize,
-      timeouts: o.timeouts,
-      backoff: o.backoff,
-      sendLimit: o.sendLimit,
-    };
+    const shardOptions = this.#shardOptions(o);
     const init: WorkerInit = {
       token: o.token,
       shardCount: this.shardCount,
@@ -296,6 +295,22 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         if (!this.#closing) this.#spawn(index);
       }, delay).unref();
     });
+  }
+
+  /** The shard options that cross into a worker. */
+  #shardOptions(o: WorkerShardManagerOptions): WorkerShardOptions {
+    return {
+      intents: o.intents,
+      gatewayUrl: o.gatewayUrl,
+      compress: o.compress,
+      largeThreshold: o.largeThreshold,
+      presence: o.presence,
+      properties: o.properties,
+      maxMessageSize: o.maxMessageSize,
+      timeouts: o.timeouts,
+      backoff: o.backoff,
+      sendLimit: o.sendLimit,
+    };
   }
 
   /**
@@ -495,7 +510,13 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
             const done = (message: FromWorker) => {
               if (message.type !== 'closed') return;
               worker.thread.off('message', done);
-              resolve(message.sessions);
+              // A shard waiting for a replay resumes from before the dispatch it could not parse.
+              resolve(
+                message.sessions.map((session) => ({
+                  ...session,
+                  sequence: Math.min(session.sequence, this.#shards.get(session.shardId)!.delivered),
+                })),
+              );
             };
             worker.thread.on('message', done);
             worker.thread.once('exit', remembered);

@@ -12,6 +12,7 @@
  * `ConnectionHost`, which owns sessions and routing.
  */
 
+import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { deflateSync } from 'node:zlib';
 import type { WebSocket } from 'ws';
@@ -242,7 +243,8 @@ export class Connection implements SessionSink {
       this.host.count('rateLimited');
       return this.close(4008, 'Rate limited.');
     }
-    if (isBinary || data.length > MAX_CLIENT_PAYLOAD)
+    // Bytes that are not UTF-8 are not JSON either (ws does not check them, so they get 4002 here).
+    if (isBinary || data.length > MAX_CLIENT_PAYLOAD || !isUtf8(data))
       return this.close(4002, 'Error while decoding payload.');
     let payload: unknown;
     try {

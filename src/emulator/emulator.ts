@@ -462,11 +462,15 @@ export class Emulator implements ConnectionHost {
         connection.sendOp(GatewayOpcodes.InvalidSession, fault.resumable);
         return;
       case 'mangled-dispatch': {
-        // A MESSAGE_CREATE cut short on its way: its head reads fine, its data does not parse. It
-        // has its sequence number and is in the replay log whole, so a resume brings it back intact.
-        const event = this.world.nextEvent({ MESSAGE_CREATE: 1 });
+        // A MESSAGE_CREATE in one of the session's guilds, cut short on its way: its head reads fine,
+        // its data does not parse. It has its sequence number and is in the replay log whole, so a
+        // resume brings it back intact. A session that would not get the message gets nothing.
+        const guild = this.#guildsOf(session.shardId, session.shardCount)[0];
+        const channel = guild === undefined ? undefined : this.world.textChannelIds?.(guild)[0];
+        const event = channel === undefined ? null : this.world.userMessage(channel, 'cut short on its way');
+        if (!event || !this.#wants(session, event)) return;
         connection.mangleNext();
-        session.push(event.t, dispatchParts(event.t, event.d));
+        session.push(event.t, dispatchParts(event.t, this.world.scrub(event.t, event.d, session)));
         this.#counters.dispatches++;
         return;
       }

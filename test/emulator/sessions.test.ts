@@ -260,10 +260,18 @@ test('resume_gateway_url with a trailing slash before the query is accepted', as
   r.close();
 });
 
-test('a text frame of compressed bytes closes with 4002, as any undecodable payload', async () => {
+test('a text frame of compressed bytes, or of JSON with bytes that are not UTF-8, closes with 4002', async () => {
   const c = await RawClient.open(emu.gatewayUrl);
   c.ws.send(deflateSync(Buffer.from('{"op":1,"d":null}')), { binary: false });
   assert.equal((await c.closed).code, 4002);
+  const d = await RawClient.open(emu.gatewayUrl);
+  d.ws.send(
+    Buffer.concat([Buffer.from('{"op":1,"d":null,"x":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]),
+    {
+      binary: false,
+    },
+  );
+  assert.equal((await d.closed).code, 4002);
 });
 
 test('events gated by a permission reach only a bot that has it; auto moderation content is scrubbed', async () => {

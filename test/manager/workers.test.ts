@@ -5,10 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { PresenceUpdateStatus } from 'discord-api-types/v10';
 import type { Emulator } from '../../src/emulator/index.js';
 import {
   type Dispatch,
   LocalIdentifyQueue,
+  MemorySessionStore,
+  PayloadTooLargeError,
   ShardClosedError,
   shardForGuild,
   WorkerShardManager,
@@ -256,5 +259,65 @@ test('a send settles when its worker dies and after close(); it never hangs', as
   await manager.close();
   await alsoWaiting;
   await assert.rejects(manager.send(1, presence), ShardClosedError);
+  await emu.close();
+});
+
+test('options the shards would refuse are refused by the manager; a stored non-session is skipped', async () => {
+  const emu = await startEmulator({ guilds: 2, identifyInterval: 0 });
+  const options = {
+    token: TOKEN,
+    intents: 'ALL' as const,
+    gatewayUrl: emu.gatewayUrl,
+    shardCount: 1,
+    workers: 1,
+    identifyQueue: new LocalIdentifyQueue({ window: 0 }),
+  };
+  const activities = Array.from({ length: 100 }, (_, i) => ({
+    name: `activity number ${i} with a longer name`,
+    type: 0,
+  }));
+  assert.throws(
+    () =>
+      new WorkerShardManager({
+        ...options,
+        presence: { since: null, activities, status: PresenceUpdateStatus.Online, afk: false },
+      }),
+    PayloadTooLargeError,
+  );
+  const store = new MemorySessionStore();
+  store.sessions.set(0, { sessionId: 'x', sequence: 1, resumeUrl: 'not a url', shardId: 0, shardCount: 1 });
+  const manager = new WorkerShardManager({ ...options, sessionStore: store });
+  const restarts: number[] = [];
+  manager.on('restart', (worker) => restarts.push(worker));
+  await manager.start();
+  assert.deepEqual(restarts, []);
+  assert.equal(emu.counters.identifies, 1);
+  await manager.close();
+  await emu.close();
+});
+
+test('a resumable close while a replay is awaited returns the sequence before the unparsed dispatch', async () => {
+  const emu = await startEmulator({ guilds: 2, identifyInterval: 0 });
+  const manager = new WorkerShardManager({
+    token: TOKEN,
+    intents: 'ALL',
+    gatewayUrl: emu.gatewayUrl,
+    shardCount: 1,
+    workers: 1,
+    identifyQueue: new LocalIdentifyQueue({ window: 0 }),
+  });
+  manager.on('dispatch', () => {});
+  await manager.start();
+  const [session] = emu.sessions();
+  await until(() => manager.status()[0]!.status === 'active', 'active');
+  emu.fault(session!.id, { type: 'mangled-dispatch' });
+  const mangled = emu.session(session!.id)!.log().at(-1)!.seq;
+  // The emulator writes the frame; then the main thread is busy while the worker forwards the
+  // mangled text, so the close is posted before the main thread has read it.
+  await new Promise((r) => process.nextTick(r));
+  const busyUntil = Date.now() + 300;
+  while (Date.now() < busyUntil);
+  const [saved] = await manager.close({ resumable: true });
+  assert.ok(saved!.sequence < mangled, `saved ${saved!.sequence}, the mangled dispatch is ${mangled}`);
   await emu.close();
 });

@@ -126,6 +126,8 @@ test('an IDENTIFY over 4096 bytes is refused when the shard is made, not retried
 test('a saved session that is not one is refused as an option, and skipped when a store returns it', async () => {
   const bad = { sessionId: 'x', sequence: 1, resumeUrl: 'not a url', shardId: 0, shardCount: 1 };
   assert.throws(() => shardFor(emu, { session: bad }), TypeError);
+  // A websocket URL cannot carry a fragment: ws would refuse it at every attempt.
+  assert.throws(() => shardFor(emu, { session: { ...bad, resumeUrl: `${emu.resumeUrl}#x` } }), TypeError);
   const store = new MemorySessionStore();
   store.sessions.set(0, bad);
   const shard = shardFor(emu, { sessionStore: store });
@@ -133,5 +135,15 @@ test('a saved session that is not one is refused as an option, and skipped when 
   await shard.connect();
   assert.equal(emu.counters.identifies, before + 1);
   assert.notEqual(shard.session!.sessionId, 'x');
+  await shard.close();
+});
+
+test('a mangled dispatch is only sent to a session that would get the message', async () => {
+  const shard = shardFor(emu, { intents: 'GUILDS' });
+  await shard.connect();
+  const id = shard.session!.sessionId;
+  const logged = emu.session(id)!.log().length;
+  emu.fault(id, { type: 'mangled-dispatch' });
+  assert.equal(emu.session(id)!.log().length, logged, 'a MESSAGE_CREATE without GUILD_MESSAGES');
   await shard.close();
 });
