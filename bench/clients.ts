@@ -149,8 +149,7 @@ export class FloorClient implements BenchClient {
           const head = readEnvelopeHead(out);
           if (head?.op === 0 && head.s !== null && head.t !== null && head.t !== 'READY') {
             this.#seq = head.s;
-            const want = !wanted || wanted.has(head.t);
-            if (!want) return;
+            if (wanted && !wanted.has(head.t)) return;
             if (this.#headsOnly) return onEvent(head.s, head.t);
           }
         }

@@ -364,12 +364,12 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.#sendLimit = options.sendLimit;
     // The gateway closes an oversized IDENTIFY with 4002, which would only be retried: refuse it here.
-    const identifySize = Buffer.byteLength(JSON.stringify(this.#identifyPayload()));
-    if (identifySize > MAX_CLIENT_PAYLOAD_BYTES) {
-      throw new PayloadTooLargeError(
-        `IDENTIFY would be ${identifySize} bytes (presence and properties too large); the gateway accepts at most ${MAX_CLIENT_PAYLOAD_BYTES}`,
-      );
-    }
+    const tooLarge = oversized(
+      JSON.stringify(this.#identifyPayload()),
+      'IDENTIFY would be',
+      ' (make presence or properties smaller)',
+    );
+    if (tooLarge) throw tooLarge;
     this.#session = session;
     this.#sequence = session?.sequence ?? null;
     this.#sessionLoaded = session !== null || !this.#store;
@@ -468,14 +468,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
       return Promise.reject(new TypeError('a gateway payload is an object with an integer "op"'));
     }
     const data = JSON.stringify(payload);
-    const size = Buffer.byteLength(data);
-    if (size > MAX_CLIENT_PAYLOAD_BYTES) {
-      return Promise.reject(
-        new PayloadTooLargeError(
-          `payload is ${size} bytes; the gateway accepts at most ${MAX_CLIENT_PAYLOAD_BYTES}`,
-        ),
-      );
-    }
+    const tooLarge = oversized(data, 'payload is');
+    if (tooLarge) return Promise.reject(tooLarge);
     return new Promise((resolve, reject) => {
       this.#commands.push({ data, resolve, reject });
       this.#pump();
@@ -1277,6 +1271,15 @@ function withDefaults<T extends object>(given: Partial<T> | undefined, defaults:
   const out: T = { ...defaults };
   for (const key of Object.keys(defaults) as (keyof T)[]) out[key] = given[key] ?? defaults[key];
   return out;
+}
+
+/** The error for a payload over the gateway's 4096 bytes, or null; `what` leads its message. */
+function oversized(data: string, what: string, hint = ''): PayloadTooLargeError | null {
+  const size = Buffer.byteLength(data);
+  if (size <= MAX_CLIENT_PAYLOAD_BYTES) return null;
+  return new PayloadTooLargeError(
+    `${what} ${size} bytes; the gateway accepts at most ${MAX_CLIENT_PAYLOAD_BYTES}${hint}`,
+  );
 }
 
 function checkUrl(url: string, name: string): string {

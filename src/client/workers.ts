@@ -320,7 +320,15 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
   #remembered(shardId: number): SessionInfo | null {
     const record = this.#shards.get(shardId)!;
     if (!record.session || record.status === 'fatally-closed') return null;
-    return { ...record.session, sequence: record.delivered };
+    return this.#atDelivered(record.session);
+  }
+
+  /**
+   * `session` at the last dispatch the application received: what a resume must start from, even
+   * when the worker has read further or is waiting for the replay of a dispatch it could not parse.
+   */
+  #atDelivered(session: SessionInfo): SessionInfo {
+    return { ...session, sequence: this.#shards.get(session.shardId)!.delivered };
   }
 
   #onMessage(worker: WorkerRecord, message: FromWorker): void {
@@ -393,10 +401,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
           record.awaiting = null;
         }
         if (message.session) {
-          void this.#options.sessionStore?.set(message.shardId, {
-            ...message.session,
-            sequence: record.delivered,
-          });
+          void this.#options.sessionStore?.set(message.shardId, this.#atDelivered(message.session));
         }
         return;
       }
@@ -510,13 +515,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
             const done = (message: FromWorker) => {
               if (message.type !== 'closed') return;
               worker.thread.off('message', done);
-              // A shard waiting for a replay resumes from before the dispatch it could not parse.
-              resolve(
-                message.sessions.map((session) => ({
-                  ...session,
-                  sequence: Math.min(session.sequence, this.#shards.get(session.shardId)!.delivered),
-                })),
-              );
+              resolve(message.sessions.map((session) => this.#atDelivered(session)));
             };
             worker.thread.on('message', done);
             worker.thread.once('exit', remembered);

@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { GatewayIntentBits } from 'discord-api-types/v10';
+import { GatewayIntentBits, PermissionFlagsBits } from 'discord-api-types/v10';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type Clock, systemClock, type Timer } from '../clock.js';
 import { type Logger, silentLogger } from '../logger.js';
@@ -116,23 +116,22 @@ const GUILDS_PER_SHARD = 2500;
  * of their intent. The seeded bot has none of them; a world may give it more.
  */
 const PERMISSION_GATED: ReadonlyMap<string, bigint> = (() => {
-  const BAN_MEMBERS = 1n << 2n;
-  const MANAGE_CHANNELS = 1n << 4n;
-  const MANAGE_GUILD = 1n << 5n;
-  const VIEW_AUDIT_LOG = 1n << 7n;
+  const P = PermissionFlagsBits;
   return new Map([
-    ['INVITE_CREATE', MANAGE_CHANNELS],
-    ['INVITE_DELETE', MANAGE_CHANNELS],
-    ['GUILD_BAN_ADD', BAN_MEMBERS | VIEW_AUDIT_LOG],
-    ['GUILD_BAN_REMOVE', BAN_MEMBERS | VIEW_AUDIT_LOG],
-    ['GUILD_AUDIT_LOG_ENTRY_CREATE', VIEW_AUDIT_LOG],
-    ['AUTO_MODERATION_RULE_CREATE', MANAGE_GUILD],
-    ['AUTO_MODERATION_RULE_UPDATE', MANAGE_GUILD],
-    ['AUTO_MODERATION_RULE_DELETE', MANAGE_GUILD],
-    ['AUTO_MODERATION_ACTION_EXECUTION', MANAGE_GUILD],
+    ['INVITE_CREATE', P.ManageChannels],
+    ['INVITE_DELETE', P.ManageChannels],
+    ['GUILD_BAN_ADD', P.BanMembers | P.ViewAuditLog],
+    ['GUILD_BAN_REMOVE', P.BanMembers | P.ViewAuditLog],
+    ['GUILD_AUDIT_LOG_ENTRY_CREATE', P.ViewAuditLog],
+    ['AUTO_MODERATION_RULE_CREATE', P.ManageGuild],
+    ['AUTO_MODERATION_RULE_UPDATE', P.ManageGuild],
+    ['AUTO_MODERATION_RULE_DELETE', P.ManageGuild],
+    ['AUTO_MODERATION_ACTION_EXECUTION', P.ManageGuild],
   ]);
 })();
-const ADMINISTRATOR = 1n << 3n;
+
+/** The bootstrap gateway (`/`) and `resume_gateway_url` (`/resume`, with or without a slash). */
+const GATEWAY_PATHS: ReadonlySet<string> = new Set(['/', '/resume', '/resume/']);
 
 /** Dispatches Discord sends to shard 0 only, even with a `guild_id` in them. */
 const SHARD_ZERO_ONLY = /^(ENTITLEMENT|SUBSCRIPTION)_/;
@@ -334,25 +333,26 @@ export class Emulator implements ConnectionHost {
 
   #wants(session: GatewaySession, event: WorldDispatch): boolean {
     const need = requiredIntent(event.t, event.guildId !== null);
-    const botId = this.world.botUser.id;
-    if (event.t === 'THREAD_MEMBERS_UPDATE' && (session.intents & GatewayIntentBits.GuildMembers) === 0) {
-      // With GUILDS alone, only when the bot itself joins or leaves the thread.
-      const d = event.d as { added_members?: { user_id?: unknown }[]; removed_member_ids?: unknown[] } | null;
-      return (
-        (session.intents & need) !== 0 &&
-        (d?.added_members?.some((m) => m?.user_id === botId) === true ||
-          d?.removed_member_ids?.includes(botId) === true)
-      );
+    if (need !== 0 && (session.intents & need) === 0) {
+      // The bot's own member updates are sent without GUILD_MEMBERS.
+      const user = (event.d as { user?: { id?: unknown } } | null)?.user;
+      return event.t === 'GUILD_MEMBER_UPDATE' && user?.id === this.world.botUser.id;
     }
     const permission = event.guildId === null ? undefined : PERMISSION_GATED.get(event.t);
-    if (permission !== undefined && (need === 0 || (session.intents & need) !== 0)) {
+    if (permission !== undefined) {
       const has = this.world.botPermissions?.(event.guildId!) ?? null;
-      return has === null || (has & (permission | ADMINISTRATOR)) !== 0n;
+      return has === null || (has & (permission | PermissionFlagsBits.Administrator)) !== 0n;
     }
-    if (need === 0 || (session.intents & need) !== 0) return true;
-    // The bot's own member updates are sent without GUILD_MEMBERS.
-    const user = (event.d as { user?: { id?: unknown } } | null)?.user;
-    return event.t === 'GUILD_MEMBER_UPDATE' && user?.id === botId;
+    if (event.t === 'THREAD_MEMBERS_UPDATE' && (session.intents & GatewayIntentBits.GuildMembers) === 0) {
+      // With GUILDS alone, only when the bot itself joins or leaves the thread.
+      const botId = this.world.botUser.id;
+      const d = event.d as { added_members?: { user_id?: unknown }[]; removed_member_ids?: unknown[] } | null;
+      return (
+        d?.added_members?.some((m) => m?.user_id === botId) === true ||
+        d?.removed_member_ids?.includes(botId) === true
+      );
+    }
+    return true;
   }
 
   #deliver(session: GatewaySession, events: readonly WorldDispatch[]): void {
@@ -555,8 +555,7 @@ export class Emulator implements ConnectionHost {
     // The initial presence, as an op 3 right after IDENTIFY: the GUILD_CREATEs to come show it.
     const presence = d.presence;
     if (typeof presence === 'object' && presence !== null && !Array.isArray(presence)) {
-      for (const event of this.world.presenceUpdate(presence as Record<string, unknown>, session))
-        this.#route(event, null, session);
+      this.#setPresence(presence as Record<string, unknown>, session);
     }
 
     session.push(
@@ -635,7 +634,7 @@ export class Emulator implements ConnectionHost {
         this.#presenceTimes.set(connection, recent);
         if (recent.length >= 5) return;
         recent.push(now);
-        for (const event of this.world.presenceUpdate(d, session)) this.#route(event, null, session);
+        this.#setPresence(d, session);
         return;
       }
       case GatewayOpcodes.VoiceStateUpdate:
@@ -734,6 +733,11 @@ export class Emulator implements ConnectionHost {
     for (const connection of [...this.#connections]) connection.close(4004, 'Authentication failed.');
   }
 
+  /** The bot's presence changes: every other session that sees its guilds gets PRESENCE_UPDATE. */
+  #setPresence(d: Record<string, unknown>, session: GatewaySession): void {
+    for (const event of this.world.presenceUpdate(d, session)) this.#route(event, null, session);
+  }
+
   #sessionOrThrow(id: string): GatewaySession {
     const session = this.#sessions.get(id);
     if (!session) throw new Error(`no session ${id}`);
@@ -747,7 +751,7 @@ export class Emulator implements ConnectionHost {
     const supported = compress === null || compress === 'zlib-stream' || compress === 'zstd-stream';
     const connection = new Connection(this, ws, socket, {
       compress: supported ? (compress as Compression | null) : null,
-      onResumeUrl: url.pathname.startsWith('/resume'),
+      onResumeUrl: url.pathname !== '/',
     });
     this.#connections.add(connection);
     this.#counters.connections++;
@@ -771,7 +775,7 @@ export class Emulator implements ConnectionHost {
     this.#server.on('upgrade', (request, socket, head) => {
       const url = requestUrl(request);
       // `resume_gateway_url` has no trailing slash; a client may add one before the query.
-      if (url?.pathname !== '/' && url?.pathname !== '/resume' && url?.pathname !== '/resume/') {
+      if (!url || !GATEWAY_PATHS.has(url.pathname)) {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
         return;
       }
