@@ -6,13 +6,14 @@ import { parseArgs } from 'node:util';
 import { FAULT_TYPES, parseFault } from '../emulator/faults.js';
 import { UsageError } from './usage-error.js';
 
-export const usage = `usage: dusk fault --control URL [--session ID] TYPE [--code N] [--resumable]
+export const usage = `usage: dusk fault --control URL [--session ID] TYPE [--code N] [--linger] [--resumable]
 
 Injects a fault into the connection of one session (default: every connected session) of a
 running \`dusk emulator\` (its "control" URL is in the JSON line it prints).
 
   TYPE  ${FAULT_TYPES.join(', ')}
   --code N      close code for "close" (e.g. 4000, 4004)
+  --linger      "close" leaves the socket open and unread after the close frame
   --resumable   op 9 d:true for "invalid-session" (default d:false)
   --ms N        delay for "delay-acks"
 `;
@@ -26,6 +27,7 @@ export async function run(argv: string[]): Promise<number> {
       session: { type: 'string', default: '*' },
       code: { type: 'string' },
       resumable: { type: 'boolean', default: false },
+      linger: { type: 'boolean', default: false },
       ms: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -43,6 +45,7 @@ export async function run(argv: string[]): Promise<number> {
       type: positionals[0],
       code: values.code === undefined ? undefined : Number(values.code),
       resumable: values.resumable,
+      linger: values.linger,
       ms: values.ms === undefined ? undefined : Number(values.ms),
     });
   } catch (error) {

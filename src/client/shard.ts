@@ -705,10 +705,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   static {
     friend = {
       heartbeat: (conn) => conn.shard.#heartbeat(conn),
-      zombie: (conn) => {
-        conn.shard.#log.warn('no message from the gateway for a whole heartbeat interval (zombie); resuming');
-        conn.shard.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
-      },
+      zombie: (conn) =>
+        conn.shard.#gaveUp(conn, 'no message from the gateway for a whole heartbeat interval (zombie)'),
       onOpen() {
         const conn = (this as SocketOf)[CONNECTION];
         conn.opened = true;
@@ -811,10 +809,24 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   /** A deadline for the current step; missing it ends the connection with a resume attempt. */
   #arm(conn: Connection, ms: number, what: string): void {
     conn.timer?.cancel();
-    conn.timer = this.#clock.setTimeout(() => {
-      this.#log.warn(`no ${what} within ${ms} ms; reconnecting`);
-      this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
-    }, ms);
+    conn.timer = this.#clock.setTimeout(() => this.#gaveUp(conn, `no ${what} within ${ms} ms`), ms);
+  }
+
+  /**
+   * The gateway went quiet on `conn`. A socket that is CLOSING although dusk never closed it already
+   * carried the gateway's close frame, from a peer that will not finish the close handshake: it is
+   * cut, and its 'close' decides with the code the gateway sent (a fatal one must still stop the
+   * shard). Anything else is resumed.
+   */
+  #gaveUp(conn: Connection, why: string): void {
+    if (conn.ended) return;
+    if (conn.ws.readyState === WebSocket.CLOSING) {
+      this.#log.warn(`${why}; the gateway sent a close frame but left the connection open, ending it`);
+      conn.ws.terminate();
+      return;
+    }
+    this.#log.warn(`${why}; resuming`);
+    this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
   }
 
   #onMessage(conn: Connection, data: Buffer, isBinary: boolean): void {

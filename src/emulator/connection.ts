@@ -173,11 +173,19 @@ export class Connection implements SessionSink {
   }
 
   /** Closes with a close frame; the session (if any) is detached at once, not when the client answers. */
-  close(code: number, reason = ''): void {
+  close(code: number, reason = '', linger = false): void {
     if (!this.#open) return;
     this.#closedByServer = true;
-    this.#frames.flush();
-    this.ws.close(code, reason);
+    if (linger) {
+      // The close frame goes out by hand, so ws never answers the client's close frame or ends TCP:
+      // the socket stays open, unread, until the client gives up on it or the emulator closes.
+      this.#frames.close(code, reason);
+      this.#frames.flush();
+      this.socket.pause();
+    } else {
+      this.#frames.flush();
+      this.ws.close(code, reason);
+    }
     this.#onClose(null);
   }
 
@@ -194,7 +202,7 @@ export class Connection implements SessionSink {
       case 'drop':
         return this.drop();
       case 'close':
-        return this.close(fault.code, fault.reason);
+        return this.close(fault.code, fault.reason, fault.linger);
       case 'heartbeat-request':
         return this.sendOp(GatewayOpcodes.Heartbeat, null);
       case 'zombie':

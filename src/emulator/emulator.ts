@@ -817,6 +817,8 @@ export class Emulator implements ConnectionHost {
     for (const timer of this.#timers) timer.stop();
     for (const timer of this.#expiry.values()) timer.cancel();
     for (const connection of [...this.#connections]) connection.drop();
+    // Sockets left open after a lingering close are no longer anyone's connection.
+    for (const ws of this.#wss?.clients ?? []) ws.terminate();
     this.#wss?.close();
     await Promise.all([this.#server, this.#control].map((server) => server && closeServer(server)));
   }

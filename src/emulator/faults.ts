@@ -2,7 +2,8 @@
  * Every failure the emulator can inflict on a connection, on demand or on a seeded schedule.
  *
  * Each fault is something Discord or the network really does: a TCP drop with no close frame, a
- * close with any code, op 7, op 9 either way, a server heartbeat request, a server that stops
+ * close with any code (optionally lingering: the close frame, then a socket that is neither read nor
+ * ended), op 7, op 9 either way, a server heartbeat request, a server that stops
  * ACKing (or ACKs late), a connection that stalls entirely, a corrupt compressed frame, a payload
  * that is not JSON, an opcode the client has never heard of, and the 4009 session timeout. None of
  * them may cost a correct client an event; the session log is how tests check that.
@@ -15,7 +16,7 @@ import { Random } from './random.js';
 
 export type Fault =
   | { type: 'drop' }
-  | { type: 'close'; code: number; reason?: string }
+  | { type: 'close'; code: number; reason?: string; linger?: boolean }
   | { type: 'reconnect'; closeAfter?: number }
   | { type: 'invalid-session'; resumable: boolean }
   | { type: 'heartbeat-request' }
@@ -60,11 +61,23 @@ export function parseFault(value: unknown): Fault {
   }
   switch (type) {
     case 'close': {
-      const code = f.code;
-      if (!Number.isInteger(code) || (code as number) < 1000 || (code as number) > 4999) {
-        throw new TypeError('a close fault needs an integer "code" between 1000 and 4999');
+      const code = f.code as number;
+      // The codes a close frame may carry (RFC 6455 §7.4); 1004–1006 are reserved for reporting.
+      if (
+        !Number.isInteger(code) ||
+        !((code >= 1000 && code <= 1014 && (code < 1004 || code > 1006)) || (code >= 3000 && code <= 4999))
+      ) {
+        throw new TypeError('a close fault needs an integer "code": 1000–1003, 1007–1014 or 3000–4999');
       }
-      return { type, code: code as number, ...(typeof f.reason === 'string' ? { reason: f.reason } : {}) };
+      if (f.reason !== undefined && (typeof f.reason !== 'string' || Buffer.byteLength(f.reason) > 123)) {
+        throw new TypeError('a close fault\'s "reason" must be a string of at most 123 bytes');
+      }
+      return {
+        type,
+        code,
+        ...(f.reason !== undefined ? { reason: f.reason as string } : {}),
+        ...(f.linger === true ? { linger: true } : {}),
+      };
     }
     case 'invalid-session':
       return { type, resumable: f.resumable === true };

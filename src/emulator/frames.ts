@@ -22,6 +22,7 @@ const BATCH = 64 * 1024;
 const RELEASE_QUEUE = 1024 * 1024;
 const TEXT = 0x81; // FIN + text opcode
 const BINARY = 0x82; // FIN + binary opcode
+const CLOSE = 0x88; // FIN + close opcode
 
 export class FrameWriter {
   #buffer: Buffer | null = null;
@@ -63,6 +64,14 @@ export class FrameWriter {
   binary(payload: Buffer): void {
     const [buffer, at] = this.#reserve(BINARY, payload.length);
     payload.copy(buffer, at);
+  }
+
+  /** A close frame, behind everything already written. */
+  close(code: number, reason: string): void {
+    const text = Buffer.from(reason);
+    const [buffer, at] = this.#reserve(CLOSE, 2 + text.length);
+    buffer.writeUInt16BE(code, at);
+    text.copy(buffer, at + 2);
   }
 
   /**

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { WebSocket } from 'ws';
 import { ManualClock } from '../../src/clock.js';
 import { startChaos } from '../../src/emulator/faults.js';
 import { type Emulator, type Fault, parseChaos, parseFault } from '../../src/emulator/index.js';
@@ -35,6 +36,25 @@ test('close: any code, with the session kept', async () => {
   emu.fault(id, { type: 'close', code: 4321, reason: 'because' });
   assert.deepEqual(await c.closed, { code: 4321, reason: 'because' });
   assert.equal(emu.session(id)!.ended, null);
+});
+
+test('close with linger: the close frame arrives, and the socket stays open until the client ends it', async () => {
+  const { c, id } = await victim();
+  let closed = false;
+  void c.closed.then(() => {
+    closed = true;
+  });
+  emu.fault(id, { type: 'close', code: 4321, reason: 'lingering', linger: true });
+  const until = Date.now() + 2000;
+  while (c.ws.readyState !== WebSocket.CLOSING && Date.now() < until) await settle();
+  assert.equal(c.ws.readyState, WebSocket.CLOSING, 'the close frame arrived');
+  await settle();
+  await settle();
+  assert.equal(closed, false, 'the server neither answered the close frame nor ended TCP');
+  // The session is detached at once, as after any close: it can be resumed elsewhere.
+  assert.equal(emu.session(id)!.connected, false);
+  c.ws.terminate();
+  assert.deepEqual(await c.closed, { code: 4321, reason: 'lingering' });
 });
 
 test('reconnect: op 7, then a 4000 close if the client does not go', async () => {
@@ -131,6 +151,13 @@ test('parseFault and parseChaos validate their input', () => {
   assert.deepEqual(parseFault('drop'), { type: 'drop' });
   assert.deepEqual(parseFault({ type: 'close', code: 4000 }), { type: 'close', code: 4000 });
   assert.throws(() => parseFault({ type: 'close' }), /code/);
+  assert.throws(() => parseFault({ type: 'close', code: 1005 }), /code/);
+  assert.throws(() => parseFault({ type: 'close', code: 4000, reason: 'x'.repeat(124) }), /123 bytes/);
+  assert.deepEqual(parseFault({ type: 'close', code: 4004, linger: true }), {
+    type: 'close',
+    code: 4004,
+    linger: true,
+  });
   assert.throws(() => parseFault({ type: 'explode' }), /unknown fault type "explode"/);
   const spec = parseChaos('1.5s:drop,close=4001,invalid-session=true');
   assert.equal(spec.interval, 1500);

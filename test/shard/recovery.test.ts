@@ -63,6 +63,8 @@ test('op 9 true is resumed', () =>
   survives((id) => emu.fault(id, { type: 'invalid-session', resumable: true }), 'resume'));
 test('a non-fatal close code (4000) is resumed', () =>
   survives((id) => emu.fault(id, { type: 'close', code: 4000 }), 'resume'));
+test('a non-fatal close from a server that then lingers is resumed', () =>
+  survives((id) => emu.fault(id, { type: 'close', code: 4000, linger: true }), 'resume'));
 test('4008 is resumed', () => survives((id) => emu.fault(id, { type: 'close', code: 4008 }), 'resume'));
 test('a corrupt compressed frame ends the connection and is resumed', () =>
   survives((id) => emu.fault(id, { type: 'corrupt' }), 'resume', 'zlib-stream'));
@@ -123,6 +125,23 @@ for (const code of [4004, 4010, 4011, 4012, 4013, 4014]) {
     assert.ok(events.length > 0, 'events before the close were delivered');
   });
 }
+
+test('a fatal close from a server that then lingers is still fatal, without another connection', async () => {
+  const shard = shardFor(emu);
+  await shard.connect();
+  const before = emu.counters;
+  // The close frame arrives, then the socket is neither answered nor ended: the shard learns of the
+  // code only when it gives up on the socket, and must still act on it.
+  emu.fault(shard.session!.sessionId, { type: 'close', code: 4014, linger: true });
+  try {
+    await until(() => shard.state.status === 'fatally-closed', 'the fatal close', 5000);
+    assert.equal(shard.state.error?.code, 4014);
+    assert.equal(emu.counters.identifies, before.identifies);
+    assert.equal(emu.counters.resumes, before.resumes);
+  } finally {
+    await shard.close();
+  }
+});
 
 test('a bad token is fatal (4004) and the error never contains the token', async () => {
   const lines: string[] = [];
