@@ -940,10 +940,11 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     conn.timer?.cancel();
     if (this.#session) {
       this.#setStatus('resuming');
-      this.#sendPriority(conn, {
+      const resume = {
         op: 6,
         d: { token: this.#token.reveal(), session_id: this.#session.sessionId, seq: this.#sequence ?? 0 },
-      });
+      };
+      if (!this.#sendPriority(conn, resume)) return this.#gaveUp(conn, 'RESUME could not be sent');
       this.#arm(conn, this.#timeouts.ready, 'RESUMED');
     } else {
       this.#setStatus('identifying');
@@ -964,7 +965,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
       return;
     }
     if (conn.ended) return;
-    this.#sendPriority(conn, this.#identifyPayload());
+    if (!this.#sendPriority(conn, this.#identifyPayload()))
+      return this.#gaveUp(conn, 'IDENTIFY could not be sent');
     conn.identifying = true;
     this.#arm(conn, this.#timeouts.ready, 'READY');
   }
@@ -997,8 +999,10 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
 
   /**
    * Heartbeats, IDENTIFY and RESUME may use the whole send budget. Only a server that asks for beats
-   * (op 1, or a tiny Hello interval) faster than the budget allows can exhaust it; the beat is then
-   * not sent, since the 121st payload would get the connection closed anyway.
+   * (op 1, or a tiny Hello interval) faster than the budget allows can exhaust it; the payload is then
+   * not sent, since the 121st would get the connection closed anyway. A skipped beat is followed by
+   * the next one; a skipped IDENTIFY or RESUME leaves the connection at once rather than waiting for
+   * an answer that cannot come.
    */
   #sendPriority(conn: Connection, payload: { op: number; d: unknown }): boolean {
     if (conn.ended || conn.ws.readyState !== WebSocket.OPEN) return false;

@@ -33,6 +33,52 @@ test('a flood of heartbeat requests is answered up to the send limit, never past
   await shard.close();
 });
 
+test('a flood of heartbeat requests before IDENTIFY: the connection is left at once, not after the READY timeout', async () => {
+  // The first connection asks for beats past the whole send budget between Hello and IDENTIFY;
+  // the second behaves.
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  let connections = 0;
+  wss.on('connection', (ws) => {
+    const flood = ++connections === 1;
+    const send = (payload: unknown) => ws.send(JSON.stringify(payload));
+    send({ op: 10, s: null, t: null, d: { heartbeat_interval: 45_000 } });
+    if (flood) for (let i = 0; i < 125; i++) send({ op: 1, s: null, t: null, d: null });
+    ws.on('message', (data) => {
+      if ((JSON.parse(data.toString()) as { op: number }).op !== 2) return;
+      send({
+        op: 0,
+        s: 1,
+        t: 'READY',
+        d: {
+          v: 10,
+          session_id: 'abc',
+          resume_gateway_url: 'ws://127.0.0.1:1',
+          user: { id: '1' },
+          guilds: [],
+        },
+      });
+    });
+  });
+  const shard = new Shard({
+    token: TOKEN,
+    intents: 0,
+    gatewayUrl: `ws://127.0.0.1:${(wss.address() as { port: number }).port}`,
+    backoff: { min: 10, max: 50 },
+    timeouts: { ready: 60_000 },
+    // The identify permit comes after the whole flood has been read.
+    identifyQueue: { enqueue: () => new Promise((r) => setTimeout(r, 100)) },
+  });
+  try {
+    void shard.connect().catch(() => {});
+    await until(() => shard.state.status === 'active', 'READY on the second connection', 5000);
+    assert.equal(connections, 2);
+  } finally {
+    await shard.close();
+    wss.close();
+  }
+});
+
 /** A gateway whose READY names `resumeUrl` (a function of its own URL) and which answers RESUME. */
 async function gatewayWithResumeUrl(resumeUrl: (own: string) => string) {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
