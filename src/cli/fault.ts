@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { FAULT_TYPES, parseFault } from '../emulator/faults.js';
 import { UsageError } from './usage-error.js';
 
-export const usage = `usage: dusk fault --control URL [--session ID] TYPE [--code N] [--linger] [--resumable]
+export const usage = `usage: dusk fault --control URL [--session ID] TYPE [--code N] [--linger] [--resumable] [--ms N]
 
 Injects a fault into the connection of one session (default: every connected session) of a
 running \`dusk emulator\` (its "control" URL is in the JSON line it prints).

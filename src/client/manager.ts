@@ -109,7 +109,7 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
   }
 
   /**
-   * Fetches the recommended shard count and max_concurrency from GET /gateway/bot (the `api` option
+   * Fetches the recommended shard count and max_concurrency from GET /gateway/bot (`rest: { api }`
    * points it elsewhere, e.g. at the emulator) and builds a manager for all shards, or `shardIds`.
    */
   static async createRecommended(

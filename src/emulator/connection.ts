@@ -35,7 +35,7 @@ export interface ConnectionHost {
   readonly options: {
     readonly heartbeatInterval: number;
     readonly heartbeatTimeoutFactor: number;
-    readonly sendLimit: { readonly count: number; readonly windowMs: number };
+    readonly sendLimit: { readonly limit: number; readonly windowMs: number };
     readonly zlibSplit: number;
   };
   count(counter: 'heartbeats' | 'rateLimited' | 'heartbeatTimeouts'): void;
@@ -242,12 +242,12 @@ export class Connection implements SessionSink {
   #receive(data: Buffer, isBinary: boolean): void {
     if (!this.#open || this.#stalled) return;
     const now = this.host.clock.now();
-    const { count, windowMs } = this.host.options.sendLimit;
+    const { limit, windowMs } = this.host.options.sendLimit;
     if (now - this.#windowStart >= windowMs) {
       this.#windowStart += Math.floor((now - this.#windowStart) / windowMs) * windowMs;
       this.#windowCount = 0;
     }
-    if (++this.#windowCount > count) {
+    if (++this.#windowCount > limit) {
       this.host.count('rateLimited');
       return this.close(4008, 'Rate limited.');
     }

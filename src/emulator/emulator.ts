@@ -20,7 +20,7 @@ import { type Clock, systemClock, type Timer } from '../clock.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { closeAction } from '../protocol/close-codes.js';
 import { ALL_INTENTS, PRIVILEGED_INTENTS, requiredIntent } from '../protocol/intents.js';
-import { GatewayOpcodes } from '../protocol/opcodes.js';
+import { GatewayOpcodes, SEND_LIMIT, SEND_WINDOW_MS } from '../protocol/opcodes.js';
 import { isSnowflake } from '../protocol/snowflake.js';
 import type { Compression, DispatchParts } from './compress.js';
 import { Connection, type ConnectionHost } from './connection.js';
@@ -56,7 +56,7 @@ export interface EmulatorOptions extends WorldOptions {
   /** Dispatches kept per session for RESUME (default 50,000). */
   replayBuffer?: number;
   /** Client messages allowed per window per connection (default 120 per 60 s). */
-  sendLimit?: { count: number; windowMs: number };
+  sendLimit?: { limit: number; windowMs: number };
   /** Privileged intents the application may use (default all three). */
   allowedIntents?: number;
   /** Large-bot sharding: the shard count must be a multiple of this (default 1). */
@@ -194,7 +194,7 @@ export class Emulator implements ConnectionHost {
     this.options = {
       heartbeatInterval: options.heartbeatInterval ?? 41250,
       heartbeatTimeoutFactor: options.heartbeatTimeoutFactor ?? 1.5,
-      sendLimit: options.sendLimit ?? { count: 120, windowMs: 60_000 },
+      sendLimit: options.sendLimit ?? { limit: SEND_LIMIT, windowMs: SEND_WINDOW_MS },
       zlibSplit: options.zlibSplit ?? 1,
       resumeTimeout: options.resumeTimeout ?? 180_000,
       replayBuffer: options.replayBuffer ?? 50_000,

@@ -17,9 +17,9 @@ const presence = (i: number) => ({
 
 test('a flood of commands stays under the send limit, with heartbeats going through meanwhile', async () => {
   // The real limit is 120 per 60 s; the same rule on a 600 ms window keeps the test short.
-  const sendLimit = { count: 30, windowMs: 600 };
+  const sendLimit = { limit: 30, windowMs: 600 };
   const emu = await startEmulator({ heartbeatInterval: 100, sendLimit });
-  const shard = shardFor(emu, { sendLimit: { limit: sendLimit.count, windowMs: sendLimit.windowMs } });
+  const shard = shardFor(emu, { sendLimit });
   await shard.connect();
   const before = emu.counters;
   const started = Date.now();
@@ -35,7 +35,7 @@ test('a flood of commands stays under the send limit, with heartbeats going thro
   assert.ok(after.heartbeats - before.heartbeats >= Math.floor(elapsed / 100) - 2, 'heartbeats were starved');
   // 90 commands at most ~30 per 600 ms window, minus heartbeat room: several windows, not one burst.
   assert.ok(elapsed >= 2 * sendLimit.windowMs, `90 commands went out in ${elapsed} ms`);
-  assert.ok(shard.rateLimit.available <= sendLimit.count);
+  assert.ok(shard.rateLimit.available <= sendLimit.limit);
   await shard.close();
   await emu.close();
 });
