@@ -112,6 +112,29 @@ describe('zlib-stream', () => {
     }
   });
 
+  test('a flush marker split across frames completes the payload on its last one to three bytes', async () => {
+    const server = new ZlibStream();
+    const inflater = createInflater('zlib-stream', MB);
+    for (const tail of [1, 2, 3]) {
+      const text = dispatch(tail, noise(2_000, tail));
+      const frame = await server.payload(text);
+      const parts = [
+        frame.subarray(0, frame.length - tail - 5),
+        frame.subarray(frame.length - tail - 5, frame.length - tail),
+        frame.subarray(frame.length - tail),
+      ];
+      assert.equal(inflater.push(parts[0]!), null);
+      assert.equal(inflater.push(parts[1]!), null);
+      assert.equal(inflater.push(parts[2]!)?.toString(), text, `a last piece of ${tail} bytes`);
+    }
+    // Short pieces that do not finish a marker still wait.
+    const text = dispatch(9, 'short pieces');
+    const frame = await server.payload(text);
+    for (let at = 0; at < frame.length - 1; at++)
+      assert.equal(inflater.push(frame.subarray(at, at + 1)), null);
+    assert.equal(inflater.push(frame.subarray(frame.length - 1))?.toString(), text);
+  });
+
   test('a large payload (several MB of READY) inflates', async () => {
     const server = new ZlibStream();
     const inflater = createInflater('zlib-stream', 16 * MB);

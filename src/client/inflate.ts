@@ -103,8 +103,20 @@ abstract class StreamInflater implements Inflater {
 
 const ZLIB_SUFFIX = 0x0000ffff;
 
+/** Whether `pieces`, taken as one run of bytes, end with the Z_SYNC_FLUSH marker. */
+function endsWithFlush(pieces: readonly Buffer[]): boolean {
+  let need = 4;
+  for (let i = pieces.length - 1; i >= 0 && need > 0; i--) {
+    const piece = pieces[i]!;
+    for (let j = piece.length - 1; j >= 0 && need > 0; j--, need--) {
+      if (piece[j] !== (need > 2 ? 0xff : 0x00)) return false;
+    }
+  }
+  return need === 0;
+}
+
 /**
- * zlib-stream: messages are appended until one ends with the Z_SYNC_FLUSH marker 00 00 ff ff, then
+ * zlib-stream: messages are appended until the bytes so far end with the Z_SYNC_FLUSH marker 00 00 ff ff, then
  * the whole buffer goes through the connection's inflate context in one synchronous call, which
  * stops as soon as its output passes `maxSize`, so a bomb never gets inflated whole.
  */
@@ -126,7 +138,8 @@ class ZlibStreamInflater extends StreamInflater {
       if (this.#pendingBytes > this.maxSize) {
         throw new InflateError(`compressed message exceeds ${this.maxSize} bytes`);
       }
-      if (!complete) return null;
+      // The marker may straddle messages: a last piece of one to three bytes completes it.
+      if (!complete && !(data.length < 4 && endsWithFlush(this.#pending))) return null;
       data = Buffer.concat(this.#pending, this.#pendingBytes);
       this.#pending = [];
       this.#pendingBytes = 0;

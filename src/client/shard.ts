@@ -144,6 +144,8 @@ class Connection implements HeartbeatHooks {
   paused = false;
   /** An IDENTIFY went out on this socket and the gateway has not answered it yet. */
   identifying = false;
+  /** The dispatch that answers what this socket sent: READY after IDENTIFY, RESUMED after RESUME. */
+  awaiting: 'READY' | 'RESUMED' | null = null;
   ended = false;
   /** A priority send found the budget spent (said once per connection). */
   overBudget = false;
@@ -944,7 +946,14 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
         op: 6,
         d: { token: this.#token.reveal(), session_id: this.#session.sessionId, seq: this.#sequence ?? 0 },
       };
+      const tooLarge = oversized(JSON.stringify(resume), 'RESUME would be');
+      if (tooLarge) {
+        // Only a session_id of kilobytes does this; the gateway would answer 4002 every time.
+        this.#log.warn(`${tooLarge.message}; identifying a new session`);
+        return this.#endConnection(conn, { kind: 'identify' }, 1000);
+      }
       if (!this.#sendPriority(conn, resume)) return this.#gaveUp(conn, 'RESUME could not be sent');
+      conn.awaiting = 'RESUMED';
       this.#arm(conn, this.#timeouts.ready, 'RESUMED');
     } else {
       this.#setStatus('identifying');
@@ -968,6 +977,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     if (!this.#sendPriority(conn, this.#identifyPayload()))
       return this.#gaveUp(conn, 'IDENTIFY could not be sent');
     conn.identifying = true;
+    conn.awaiting = 'READY';
     this.#arm(conn, this.#timeouts.ready, 'READY');
   }
 
@@ -1039,6 +1049,12 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   ): void {
     const t = envelope.t;
     const internal = t === 'READY' || t === 'RESUMED';
+    if (internal && t !== conn.awaiting) {
+      // Before Hello it would leave a connection with no heartbeat and no deadline; after it, a
+      // session the shard never asked for.
+      this.#log.warn(`${t} answers nothing this connection sent; reconnecting`);
+      return this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
+    }
     const wanted = t !== null && (this.#wanted === null || this.#wanted.has(t));
     const sink = this.#textSink;
     if ((internal || (wanted && !sink)) && !parsed) {
@@ -1101,6 +1117,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   }
 
   #becameActive(conn: Connection): void {
+    conn.awaiting = null;
     conn.timer?.cancel();
     conn.timer = null;
     this.#attempts = 0;

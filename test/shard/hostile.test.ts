@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
 import { PresenceUpdateStatus } from 'discord-api-types/v10';
-import { WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import type { Emulator } from '../../src/emulator/index.js';
 import { MemorySessionStore, PayloadTooLargeError, Shard } from '../../src/index.js';
 import { collect, shardFor, startEmulator, TOKEN, until } from './harness.js';
@@ -73,6 +73,113 @@ test('a flood of heartbeat requests before IDENTIFY: the connection is left at o
     void shard.connect().catch(() => {});
     await until(() => shard.state.status === 'active', 'READY on the second connection', 5000);
     assert.equal(connections, 2);
+  } finally {
+    await shard.close();
+    wss.close();
+  }
+});
+
+/**
+ * A gateway whose first connection does `first` (given a sender) and whose later ones behave:
+ * Hello, READY for IDENTIFY, RESUMED for RESUME.
+ */
+async function gatewayMisbehavingOnce(first: (send: (payload: unknown) => void, ws: WebSocket) => void) {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
+  let connections = 0;
+  wss.on('connection', (ws) => {
+    const send = (payload: unknown) => ws.send(JSON.stringify(payload));
+    if (++connections === 1) return first(send, ws);
+    send({ op: 10, s: null, t: null, d: { heartbeat_interval: 45_000 } });
+    ws.on('message', (data) => {
+      const op = (JSON.parse(data.toString()) as { op: number }).op;
+      if (op === 2) send({ op: 0, s: 1, t: 'READY', d: readyData(url) });
+      if (op === 6) send({ op: 0, s: 2, t: 'RESUMED', d: {} });
+    });
+  });
+  return { url, connections: () => connections, close: () => wss.close() };
+}
+
+const readyData = (url: string) => ({
+  v: 10,
+  session_id: 'good',
+  resume_gateway_url: url,
+  user: { id: '1' },
+  guilds: [],
+});
+
+for (const [what, first] of [
+  ['READY before Hello, then silence', (send) => send({ op: 0, s: 1, t: 'READY', d: readyData('ws://x') })],
+  ['RESUMED before Hello, then silence', (send) => send({ op: 0, s: 5, t: 'RESUMED', d: {} })],
+  [
+    'RESUMED in answer to IDENTIFY',
+    (send, ws) => {
+      send({ op: 10, s: null, t: null, d: { heartbeat_interval: 45_000 } });
+      ws.on('message', () => send({ op: 0, s: 1, t: 'RESUMED', d: {} }));
+    },
+  ],
+] as const satisfies readonly (readonly [
+  string,
+  (send: (payload: unknown) => void, ws: WebSocket) => void,
+])[]) {
+  test(`${what}: the connection is left, and the next one gets a real session`, async () => {
+    const gateway = await gatewayMisbehavingOnce(first);
+    const shard = new Shard({
+      token: TOKEN,
+      intents: 0,
+      gatewayUrl: gateway.url,
+      backoff: { min: 10, max: 50 },
+      timeouts: { hello: 60_000, ready: 60_000 },
+      identifyQueue: { enqueue: async () => {} },
+    });
+    try {
+      void shard.connect().catch(() => {});
+      await until(
+        () => shard.session?.sessionId === 'good' && shard.state.status === 'active',
+        'a real session',
+        5000,
+      );
+      assert.equal(gateway.connections(), 2);
+    } finally {
+      await shard.close();
+      gateway.close();
+    }
+  });
+}
+
+test('a session_id too long to RESUME with: a new session is identified instead of 4002 after 4002', async () => {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
+  const ops: number[] = [];
+  let identifies = 0;
+  wss.on('connection', (ws) => {
+    const send = (payload: unknown) => ws.send(JSON.stringify(payload));
+    send({ op: 10, s: null, t: null, d: { heartbeat_interval: 45_000 } });
+    ws.on('message', (data) => {
+      // As Discord does: a payload over 4096 bytes is a decode error.
+      if (data.toString().length > 4096) return ws.close(4002, 'Error while decoding payload.');
+      const op = (JSON.parse(data.toString()) as { op: number }).op;
+      ops.push(op);
+      if (op !== 2) return;
+      const sessionId = ++identifies === 1 ? 'x'.repeat(5000) : 'short';
+      send({ op: 0, s: 1, t: 'READY', d: { ...readyData(url), session_id: sessionId } });
+      // The first session's connection drops at once.
+      if (identifies === 1) setTimeout(() => ws.terminate(), 20);
+    });
+  });
+  const shard = new Shard({
+    token: TOKEN,
+    intents: 0,
+    gatewayUrl: url,
+    backoff: { min: 10, max: 50 },
+    identifyQueue: { enqueue: async () => {} },
+  });
+  try {
+    await shard.connect();
+    await until(() => shard.session?.sessionId === 'short', 'the second session', 5000);
+    assert.deepEqual(ops, [2, 2], 'no RESUME went out, oversized or not');
   } finally {
     await shard.close();
     wss.close();
