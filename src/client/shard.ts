@@ -144,7 +144,7 @@ class Connection implements HeartbeatHooks {
   paused = false;
   /** An IDENTIFY went out on this socket and the gateway has not answered it yet. */
   identifying = false;
-  /** The dispatch that answers what this socket sent: READY after IDENTIFY, RESUMED after RESUME. */
+  /** What this socket sent that READY or RESUMED may answer, until one does. */
   awaiting: 'READY' | 'RESUMED' | null = null;
   ended = false;
   /** A priority send found the budget spent (said once per connection). */
@@ -1049,9 +1049,10 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   ): void {
     const t = envelope.t;
     const internal = t === 'READY' || t === 'RESUMED';
-    if (internal && t !== conn.awaiting) {
-      // Before Hello it would leave a connection with no heartbeat and no deadline; after it, a
-      // session the shard never asked for.
+    // READY answers IDENTIFY (a gateway that answers RESUME with a new session is taken at its
+    // word); RESUMED answers only RESUME. Unasked for, before Hello, either would leave a connection
+    // with no heartbeat and no deadline.
+    if (internal && (t === 'READY' ? conn.awaiting === null : conn.awaiting !== 'RESUMED')) {
       this.#log.warn(`${t} answers nothing this connection sent; reconnecting`);
       return this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
     }
