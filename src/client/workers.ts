@@ -19,7 +19,7 @@
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { LogLevel } from '../logger.js';
+import { consoleLogger, type Logger, type LogLevel, silentLogger } from '../logger.js';
 import { shardForGuild } from '../protocol/snowflake.js';
 import { PayloadTooLargeError, ShardClosedError } from './errors.js';
 import { closingIterator, EventQueue } from './event-queue.js';
@@ -56,7 +56,7 @@ export interface WorkerShardManagerOptions extends WorkerShardOptions {
   events?: readonly string[] | null;
   /** Sessions to resume at start, and where they are saved on READY, RESUMED and close. */
   sessionStore?: SessionStore;
-  /** Log level for the workers' shards (they log to stderr; default silent). */
+  /** Log level for the workers' shards and the manager (they log to stderr; default silent). */
   logLevel?: LogLevel;
   /** Dispatches buffered for a `for await` consumer (default 10,000). */
   bufferSize?: number;
@@ -116,6 +116,8 @@ interface ShardRecord {
    */
   awaiting: number | null;
   status: ShardStatus | 'starting';
+  /** Has been READY or RESUMED since start(). */
+  wasActive: boolean;
   attempts: number;
   latency: LatencyStats | null;
 }
@@ -148,6 +150,9 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
   readonly identifyQueue: IdentifyQueue;
   readonly #options: WorkerShardManagerOptions;
   readonly #shards = new Map<number, ShardRecord>();
+  readonly #log: Logger;
+  /** start()'s read of the session store. */
+  #loading: Promise<void> | null = null;
   readonly #workers: WorkerRecord[] = [];
   readonly #queue: EventQueue<Dispatch>;
   readonly #pendingSends = new Map<
@@ -179,6 +184,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
       identifyQueue: { enqueue: () => Promise.resolve() },
     });
     this.#options = options;
+    this.#log = options.logLevel ? consoleLogger(options.logLevel) : silentLogger;
     this.shardCount = options.shardCount;
     this.identifyQueue =
       options.identifyQueue ?? new LocalIdentifyQueue({ maxConcurrency: options.maxConcurrency ?? 1 });
@@ -192,6 +198,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         delivered: 0,
         awaiting: null,
         status: 'starting',
+        wasActive: false,
         attempts: 0,
         latency: null,
       });
@@ -209,17 +216,8 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
   async start(): Promise<void> {
     if (this.#started) throw new Error('already started');
     this.#started = true;
-    const store = this.#options.sessionStore;
-    if (store) {
-      for (const [id, record] of this.#shards) {
-        const saved = await store.get(id);
-        // Something that is not a session would fail in the worker at every restart; identify instead.
-        if (isSessionInfo(saved) && saved.shardCount === this.shardCount) {
-          record.session = saved;
-          record.delivered = saved.sequence;
-        }
-      }
-    }
+    this.#loading = this.#load();
+    await this.#loading;
     if (this.#closing) throw new ShardClosedError('closed before it started');
     for (let w = 0; w < this.#workers.length; w++) this.#spawn(w);
     await new Promise<void>((resolve, reject) => {
@@ -228,13 +226,31 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
     });
   }
 
-  /** Settles start() once every shard is active, or one has closed fatally; run on each state change. */
+  /** Reads each shard's stored session. */
+  async #load(): Promise<void> {
+    const store = this.#options.sessionStore;
+    if (!store) return;
+    for (const [id, record] of this.#shards) {
+      const saved = await store.get(id);
+      // Something that is not a session would fail in the worker at every restart; identify instead.
+      if (isSessionInfo(saved) && saved.shardCount === this.shardCount) {
+        record.session = saved;
+        record.delivered = saved.sequence;
+      }
+    }
+  }
+
+  /**
+   * Settles start() once every shard has been READY or RESUMED (one that has reconnected since
+   * counts: waiting for all to be active at the same moment could wait forever on a flapping
+   * gateway), or one has closed fatally; run on each state change.
+   */
   #checkStartup(): void {
     if (!this.#startup) return;
-    const states = [...this.#shards.values()].map((r) => r.status);
-    if (states.includes('fatally-closed')) {
+    const records = [...this.#shards.values()];
+    if (records.some((r) => r.status === 'fatally-closed')) {
       this.#startup.reject(new Error('a shard closed fatally; see the fatal event'));
-    } else if (states.every((s) => s === 'active')) {
+    } else if (records.every((r) => r.wasActive)) {
       this.#startup.resolve();
     } else {
       return;
@@ -375,7 +391,15 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
           record.awaiting = null;
           event.shardId = shardId;
           if (seq > record.delivered) record.delivered = seq;
-          this.emit('dispatch', event);
+          try {
+            this.emit('dispatch', event);
+          } catch (error) {
+            // As from a Shard's socket handler, the error reaches the process; the rest of the batch
+            // and its ack must not go with it.
+            process.nextTick(() => {
+              throw error;
+            });
+          }
           if (buffered && !this.#queue.push(event)) full = true;
         }
         // Acknowledge now, or when the application has drained the buffer.
@@ -386,6 +410,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
       case 'state': {
         const record = this.#shards.get(message.shardId)!;
         record.status = message.status;
+        if (message.status === 'active') record.wasActive = true;
         record.attempts = message.attempts;
         record.latency = message.latency;
         this.#checkStartup();
@@ -400,9 +425,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
           record.delivered = message.session.sequence;
           record.awaiting = null;
         }
-        if (message.session) {
-          void this.#options.sessionStore?.set(message.shardId, this.#atDelivered(message.session));
-        }
+        if (message.session) void this.#save([this.#atDelivered(message.session)]);
         return;
       }
       case 'fatal': {
@@ -528,10 +551,30 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
     );
     await Promise.all(workers.map((w) => w.thread.terminate()));
     this.#failSends(null, new ShardClosedError('closed before sending'));
-    const all = sessions.flat();
-    if (options.resumable) for (const s of all) await this.#options.sessionStore?.set(s.shardId, s);
+    // Shards whose worker was never spawned (a close during start()'s store read) return what the
+    // store held for them, once the read is over.
+    await this.#loading?.catch(() => {});
+    const spawned = new Set(workers.flatMap((w) => w.shardIds));
+    const unspawned = options.resumable
+      ? [...this.#shards.keys()].filter((id) => !spawned.has(id)).map((id) => this.#remembered(id))
+      : [];
+    const all = [...sessions.flat(), ...unspawned.filter((s) => s !== null)];
+    if (options.resumable) await this.#save(all);
     this.#queue.end();
     return all;
+  }
+
+  /** Writes sessions to the store; a store that fails is logged, as a Shard does, not thrown. */
+  async #save(sessions: readonly SessionInfo[]): Promise<void> {
+    const store = this.#options.sessionStore;
+    if (!store) return;
+    for (const session of sessions) {
+      try {
+        await store.set(session.shardId, session);
+      } catch (error) {
+        this.#log.warn(`could not write the session store: ${(error as Error).message}`);
+      }
+    }
   }
 
   /** Merged dispatches of every shard. Leaving the loop early closes the manager, as with ShardManager. */

@@ -321,3 +321,126 @@ test('a resumable close while a replay is awaited returns the sequence before th
   assert.ok(saved!.sequence < mangled, `saved ${saved!.sequence}, the mangled dispatch is ${mangled}`);
   await emu.close();
 });
+
+test('a session store that fails is logged: no unhandled rejection, and close() still ends the stream and returns the sessions', async () => {
+  const emu = await startEmulator({ guilds: 4, maxConcurrency: 4, identifyInterval: 0 });
+  const rejections: unknown[] = [];
+  const onRejection = (reason: unknown) => rejections.push(reason);
+  process.on('unhandledRejection', onRejection);
+  const manager = new WorkerShardManager({
+    token: TOKEN,
+    intents: 'ALL',
+    gatewayUrl: emu.gatewayUrl,
+    shardCount: 2,
+    workers: 1,
+    identifyQueue: new LocalIdentifyQueue({ maxConcurrency: 4, window: 0 }),
+    sessionStore: { get: async () => undefined, set: () => Promise.reject(new Error('ENOSPC: no space left')) },
+  });
+  try {
+    const loop = (async () => {
+      for await (const _ of manager);
+    })();
+    await manager.start();
+    await new Promise((r) => setTimeout(r, 50));
+    const sessions = await manager.close({ resumable: true });
+    assert.equal(sessions.length, 2);
+    await loop;
+    assert.deepEqual(rejections, []);
+  } finally {
+    process.off('unhandledRejection', onRejection);
+    await emu.close();
+  }
+});
+
+test('a dispatch listener that throws reaches the process, and every event is still delivered and acknowledged', async () => {
+  const errors: unknown[] = [];
+  process.setUncaughtExceptionCaptureCallback((error) => errors.push(error));
+  const { emu, manager, events, sessions, total } = await runningWorkers(0);
+  try {
+    let throws = 40; // more than a worker's unacknowledged batches
+    manager.on('dispatch', () => {
+      if (throws > 0 && throws-- > 0) throw new Error('a handler bug');
+    });
+    for (const s of sessions) await emu.burst(s.id, 300);
+    await until(() => events.length >= total(), 'every event');
+    assertDeliveredInOrder(emu, events);
+    assert.equal(errors.length, 40);
+  } finally {
+    process.setUncaughtExceptionCaptureCallback(null);
+    await manager.close();
+    await emu.close();
+  }
+});
+
+test('start() resolves once every shard has been READY, though one is away again by then', async () => {
+  const emu = await startEmulator({ guilds: 4, maxConcurrency: 4, identifyInterval: 0 });
+  let releaseOne!: () => void;
+  const oneMay = new Promise<void>((r) => {
+    releaseOne = r;
+  });
+  let zeroIdentifies = 0;
+  const manager = new WorkerShardManager({
+    token: TOKEN,
+    intents: 'ALL',
+    gatewayUrl: emu.gatewayUrl,
+    shardCount: 2,
+    workers: 1,
+    // Shard 1 identifies when the test says; shard 0 once, then never again.
+    identifyQueue: {
+      enqueue: (shardId, signal) =>
+        shardId === 1
+          ? oneMay
+          : ++zeroIdentifies === 1
+            ? Promise.resolve()
+            : new Promise<void>((_, reject) =>
+                signal?.addEventListener('abort', () => reject(signal.reason)),
+              ),
+    },
+  });
+  manager.on('dispatch', () => {});
+  let started = false;
+  const starting = manager.start().then(() => {
+    started = true;
+  });
+  try {
+    await until(() => manager.status()[0]!.status === 'active', 'shard 0 READY');
+    // Shard 0's session ends; it waits to identify again, and will wait for good.
+    emu.fault(emu.sessions()[0]!.id, { type: 'invalid-session', resumable: false });
+    await until(() => manager.status()[0]!.status !== 'active', 'shard 0 away');
+    releaseOne();
+    await until(() => started, 'start() to resolve');
+    assert.notEqual(manager.status()[0]!.status, 'active');
+  } finally {
+    await manager.close();
+    await starting.catch(() => {});
+    await emu.close();
+  }
+});
+
+test('close({ resumable }) while start() reads the store returns the stored sessions of shards not yet started', async () => {
+  const emu = await startEmulator({ guilds: 2, identifyInterval: 0 });
+  const stored = [0, 1].map((shardId) => ({
+    sessionId: `s${shardId}`,
+    sequence: 4 + shardId,
+    resumeUrl: emu.resumeUrl,
+    shardId,
+    shardCount: 2,
+  }));
+  const manager = new WorkerShardManager({
+    token: TOKEN,
+    intents: 'ALL',
+    gatewayUrl: emu.gatewayUrl,
+    shardCount: 2,
+    workers: 1,
+    sessionStore: { get: (id) => delay(20, stored[id]), set: async () => {} },
+  });
+  const starting = manager.start();
+  await delay(30, null);
+  const sessions = await manager.close({ resumable: true });
+  await assert.rejects(starting, ShardClosedError);
+  assert.deepEqual(
+    sessions.sort((a, b) => a.shardId - b.shardId),
+    stored,
+  );
+  await emu.close();
+});
