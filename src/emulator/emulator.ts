@@ -19,7 +19,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { type Clock, systemClock, type Timer } from '../clock.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { closeAction } from '../protocol/close-codes.js';
-import { ALL_INTENTS, PRIVILEGED_INTENTS, requiredIntent } from '../protocol/intents.js';
+import { isIntents, PRIVILEGED_INTENTS, requiredIntent } from '../protocol/intents.js';
 import { GatewayOpcodes, SEND_LIMIT, SEND_WINDOW_MS } from '../protocol/opcodes.js';
 import { isSnowflake } from '../protocol/snowflake.js';
 import type { Compression, DispatchParts } from './compress.js';
@@ -86,6 +86,8 @@ export interface Counters {
   identifiesOnResumeUrl: number;
   heartbeats: number;
   heartbeatTimeouts: number;
+  /** Connections dropped for leaving more than 256 MiB unread. */
+  slowClientDrops: number;
   /** Connections closed with 4008. */
   rateLimited: number;
   /** IDENTIFYs refused with op 9 because their bucket was busy. */
@@ -110,6 +112,8 @@ export interface SessionSummary {
 }
 
 const GUILDS_PER_SHARD = 2500;
+/** Every event of a burst is kept in the session's log, so a burst has a ceiling. */
+const MAX_BURST = 10_000_000;
 
 /**
  * Guild events a bot receives only with one of these permissions (ADMINISTRATOR grants all), on top
@@ -161,6 +165,7 @@ export class Emulator implements ConnectionHost {
     identifiesOnResumeUrl: 0,
     heartbeats: 0,
     heartbeatTimeouts: 0,
+    slowClientDrops: 0,
     rateLimited: 0,
     identifyRateLimited: 0,
     invalidSessions: 0,
@@ -252,7 +257,7 @@ export class Emulator implements ConnectionHost {
     return { ...this.#counters };
   }
 
-  count(counter: 'heartbeats' | 'rateLimited' | 'heartbeatTimeouts'): void {
+  count(counter: 'heartbeats' | 'rateLimited' | 'heartbeatTimeouts' | 'slowClientDrops'): void {
     this.#counters[counter]++;
   }
 
@@ -380,6 +385,8 @@ export class Emulator implements ConnectionHost {
       const entry = pool[i % pool.length]!;
       session.push(entry.t, entry.parts);
       if ((i & 255) === 255) await this.#drain(session);
+      // With no socket to wait on, the loop must still let timers and other clients run.
+      if ((i & 4095) === 4095) await new Promise(setImmediate);
     }
     this.#counters.dispatches += count;
   }
@@ -415,6 +422,9 @@ export class Emulator implements ConnectionHost {
     count: number,
     source?: TrafficMix | readonly WorldDispatch[],
   ): { t: string; parts: DispatchParts }[] {
+    if (!Number.isSafeInteger(count) || count < 0 || count > MAX_BURST) {
+      throw new RangeError(`a burst is a whole number of events from 0 to ${MAX_BURST}, not ${count}`);
+    }
     const pool: { t: string; parts: DispatchParts }[] = [];
     const given = Array.isArray(source) ? (source as readonly WorldDispatch[]) : null;
     const mix = given ? undefined : (source as TrafficMix | undefined);
@@ -506,7 +516,7 @@ export class Emulator implements ConnectionHost {
     }
     if (d.token !== this.#token) return connection.close(4004, 'Authentication failed.');
     const intents = d.intents;
-    if (!Number.isInteger(intents) || (intents as number) < 0 || ((intents as number) & ~ALL_INTENTS) !== 0) {
+    if (!isIntents(intents)) {
       return connection.close(4013, 'Invalid intent(s).');
     }
     const privileged = (intents as number) & PRIVILEGED_INTENTS;
@@ -604,7 +614,10 @@ export class Emulator implements ConnectionHost {
     }
     const replay = session.replayAfter(d.seq);
     if (!replay) {
+      const live = this.#connectionOf.get(session);
       this.#end(session, 'invalidated');
+      // A socket still attached to the session learns it is gone, as from any op 9.
+      live?.sendOp(GatewayOpcodes.InvalidSession, false);
       return connection.close(4007, 'Invalid seq.');
     }
     // A client resuming while its old socket still looks alive (a zombie) replaces it.
@@ -615,7 +628,7 @@ export class Emulator implements ConnectionHost {
     }
     this.#counters.resumes++;
     if (!connection.params.onResumeUrl) this.#counters.resumesOffResumeUrl++;
-    for (const entry of replay) connection.sendDispatch(entry.parts, entry.seq);
+    connection.replay(replay);
     this.#bind(connection, session);
     session.push('RESUMED', dispatchParts('RESUMED', { _trace: ['["dusk-emulator",{"micros":0.0}]'] }));
     this.#counters.dispatches++;
@@ -650,10 +663,12 @@ export class Emulator implements ConnectionHost {
       case GatewayOpcodes.RequestGuildMembers: {
         const byQuery = typeof d.query === 'string' && Number.isInteger(d.limit) && (d.limit as number) >= 0;
         const ids = d.user_ids;
-        const byIds =
+        // user_ids is checked whenever it is present, since the world reads it whenever it is.
+        const idsValid =
+          ids === undefined ||
           typeof ids === 'string' ||
           (Array.isArray(ids) && ids.length <= 100 && ids.every((id) => typeof id === 'string'));
-        if (typeof d.guild_id !== 'string' || (!byQuery && !byIds)) return invalid();
+        if (typeof d.guild_id !== 'string' || !idsValid || (!byQuery && ids === undefined)) return invalid();
         return this.#deliver(session, this.world.requestGuildMembers(d, session, this.clock.now()));
       }
       case GatewayOpcodes.RequestSoundboardSounds:
@@ -776,7 +791,9 @@ export class Emulator implements ConnectionHost {
       const url = requestUrl(request);
       // `resume_gateway_url` has no trailing slash; a client may add one before the query.
       if (!url || !GATEWAY_PATHS.has(url.pathname)) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+        // Node leaves an upgrade socket with no error listener: a reset would crash the process.
+        socket.on('error', () => socket.destroy());
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n', () => socket.destroy());
         return;
       }
       this.#wss!.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, socket as Socket, url));

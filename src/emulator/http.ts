@@ -73,9 +73,15 @@ function serve(route: (request: IncomingMessage, url: URL) => Promise<[number, u
   return (request, response) => {
     const url = requestUrl(request);
     if (!url) return send(response, 400, { message: 'Malformed request target.', code: 0 });
+    if (request.method !== 'GET' && request.method !== 'POST') {
+      response.setHeader('allow', 'GET, POST');
+      return send(response, 405, { message: '405: Method Not Allowed', code: 0 });
+    }
     route(request, url).then(
       ([status, body]) => send(response, status, body),
       (error: unknown) => {
+        // The rest of an oversized body is never read: the connection cannot carry another request.
+        if (error instanceof HttpError && error.status === 413) response.setHeader('connection', 'close');
         if (error instanceof HttpError)
           send(response, error.status, { message: error.message, code: error.code });
         else send(response, 500, { message: (error as Error).message ?? String(error), code: 0 });
@@ -176,9 +182,11 @@ export function controlHandler(emulator: Emulator): Handler {
         case '/dispatch':
           if (typeof body.t !== 'string') throw new HttpError(400, '"t" must be an event name');
           return [200, { reached: emulator.dispatch(body.t, body.d ?? null, dispatchTarget(body)) }];
-        case '/burst':
-          await emulator.burst(String(body.session), Number(body.count ?? 1000));
-          return [200, { sent: Number(body.count ?? 1000) }];
+        case '/burst': {
+          const count = body.count ?? 1000;
+          await emulator.burst(String(body.session), typeof count === 'number' ? count : Number.NaN);
+          return [200, { sent: count }];
+        }
         case '/messages': {
           const event = emulator.world.userMessage(String(body.channel_id), String(body.content ?? ''));
           if (!event) throw new HttpError(404, 'Unknown Channel', 10003);

@@ -129,6 +129,9 @@ export class GatewaySession implements SessionView {
     this.#ended ??= reason;
     this.#sink = null;
     this.expiresAt = null;
+    // Never resumed again: only the log is kept.
+    this.#replay = [];
+    this.#replayFirst = this.#seq + 1;
   }
 
   /** Every dispatch this session was given: its sequence number and event type. */

@@ -69,8 +69,21 @@ export function parseIntents(spec: number | string | readonly string[]): number 
   return bits;
 }
 
+/**
+ * Whether `value` is an intents bitfield of defined bits only. The range test comes first: bitwise
+ * operators keep only 32 bits, so 2^32 + 1 would pass for 1.
+ */
+export function isIntents(value: unknown): value is number {
+  return (
+    Number.isInteger(value) &&
+    (value as number) >= 0 &&
+    (value as number) <= ALL_INTENTS &&
+    ((value as number) & ~ALL_INTENTS) === 0
+  );
+}
+
 function checkIntents(value: number): number {
-  if (!Number.isInteger(value) || value < 0 || (value & ~ALL_INTENTS) !== 0) {
+  if (!isIntents(value)) {
     throw new RangeError(`intents ${value} has bits Discord does not define (valid mask ${ALL_INTENTS})`);
   }
   return value;

@@ -334,7 +334,10 @@ test('a session store that fails is logged: no unhandled rejection, and close() 
     shardCount: 2,
     workers: 1,
     identifyQueue: new LocalIdentifyQueue({ maxConcurrency: 4, window: 0 }),
-    sessionStore: { get: async () => undefined, set: () => Promise.reject(new Error('ENOSPC: no space left')) },
+    sessionStore: {
+      get: async () => undefined,
+      set: () => Promise.reject(new Error('ENOSPC: no space left')),
+    },
   });
   try {
     const loop = (async () => {
