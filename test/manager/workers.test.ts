@@ -322,17 +322,27 @@ test('a resumable close while a replay is awaited returns the sequence before th
   await emu.close();
 });
 
-test('a session store that fails is logged: no unhandled rejection, and close() still ends the stream and returns the sessions', async () => {
-  const emu = await startEmulator({ guilds: 4, maxConcurrency: 4, identifyInterval: 0 });
-  const rejections: unknown[] = [];
-  const onRejection = (reason: unknown) => rejections.push(reason);
-  process.on('unhandledRejection', onRejection);
-  const manager = new WorkerShardManager({
+/** 2 shards on 1 worker against `emu`, with `options` on top. */
+function twoShardsOnOneWorker(
+  emu: Emulator,
+  options: Partial<ConstructorParameters<typeof WorkerShardManager>[0]>,
+): WorkerShardManager {
+  return new WorkerShardManager({
     token: TOKEN,
     intents: 'ALL',
     gatewayUrl: emu.gatewayUrl,
     shardCount: 2,
     workers: 1,
+    ...options,
+  });
+}
+
+test('a session store that fails is logged: no unhandled rejection, and close() still ends the stream and returns the sessions', async () => {
+  const emu = await startEmulator({ guilds: 4, maxConcurrency: 4, identifyInterval: 0 });
+  const rejections: unknown[] = [];
+  const onRejection = (reason: unknown) => rejections.push(reason);
+  process.on('unhandledRejection', onRejection);
+  const manager = twoShardsOnOneWorker(emu, {
     identifyQueue: new LocalIdentifyQueue({ maxConcurrency: 4, window: 0 }),
     sessionStore: {
       get: async () => undefined,
@@ -382,12 +392,7 @@ test('start() resolves once every shard has been READY, though one is away again
     releaseOne = r;
   });
   let zeroIdentifies = 0;
-  const manager = new WorkerShardManager({
-    token: TOKEN,
-    intents: 'ALL',
-    gatewayUrl: emu.gatewayUrl,
-    shardCount: 2,
-    workers: 1,
+  const manager = twoShardsOnOneWorker(emu, {
     // Shard 1 identifies when the test says; shard 0 once, then never again.
     identifyQueue: {
       enqueue: (shardId, signal) =>
@@ -429,12 +434,7 @@ test('close({ resumable }) while start() reads the store returns the stored sess
     shardId,
     shardCount: 2,
   }));
-  const manager = new WorkerShardManager({
-    token: TOKEN,
-    intents: 'ALL',
-    gatewayUrl: emu.gatewayUrl,
-    shardCount: 2,
-    workers: 1,
+  const manager = twoShardsOnOneWorker(emu, {
     sessionStore: { get: (id) => delay(20, stored[id]), set: async () => {} },
   });
   const starting = manager.start();
