@@ -33,74 +33,9 @@ test('a flood of heartbeat requests is answered up to the send limit, never past
   await shard.close();
 });
 
-test('a flood of heartbeat requests before IDENTIFY: the connection is left at once, not after the READY timeout', async () => {
-  // The first connection asks for beats past the whole send budget between Hello and IDENTIFY;
-  // the second behaves.
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  await new Promise<void>((r) => wss.once('listening', () => r()));
-  let connections = 0;
-  wss.on('connection', (ws) => {
-    const flood = ++connections === 1;
-    const send = (payload: unknown) => ws.send(JSON.stringify(payload));
-    send({ op: 10, s: null, t: null, d: { heartbeat_interval: 45_000 } });
-    if (flood) for (let i = 0; i < 125; i++) send({ op: 1, s: null, t: null, d: null });
-    ws.on('message', (data) => {
-      if ((JSON.parse(data.toString()) as { op: number }).op !== 2) return;
-      send({
-        op: 0,
-        s: 1,
-        t: 'READY',
-        d: {
-          v: 10,
-          session_id: 'abc',
-          resume_gateway_url: 'ws://127.0.0.1:1',
-          user: { id: '1' },
-          guilds: [],
-        },
-      });
-    });
-  });
-  const shard = new Shard({
-    token: TOKEN,
-    intents: 0,
-    gatewayUrl: `ws://127.0.0.1:${(wss.address() as { port: number }).port}`,
-    backoff: { min: 10, max: 50 },
-    timeouts: { ready: 60_000 },
-    // The identify permit comes after the whole flood has been read.
-    identifyQueue: { enqueue: () => new Promise((r) => setTimeout(r, 100)) },
-  });
-  try {
-    void shard.connect().catch(() => {});
-    await until(() => shard.state.status === 'active', 'READY on the second connection', 5000);
-    assert.equal(connections, 2);
-  } finally {
-    await shard.close();
-    wss.close();
-  }
-});
-
-/**
- * A gateway whose first connection does `first` (given a sender) and whose later ones behave:
- * Hello, READY for IDENTIFY, RESUMED for RESUME.
- */
-async function gatewayMisbehavingOnce(first: (send: (payload: unknown) => void, ws: WebSocket) => void) {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  await new Promise<void>((r) => wss.once('listening', () => r()));
-  const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
-  let connections = 0;
-  wss.on('connection', (ws) => {
-    const send = (payload: unknown) => ws.send(JSON.stringify(payload));
-    if (++connections === 1) return first(send, ws);
-    send({ op: 10, s: null, t: null, d: { heartbeat_interval: 45_000 } });
-    ws.on('message', (data) => {
-      const op = (JSON.parse(data.toString()) as { op: number }).op;
-      if (op === 2) send({ op: 0, s: 1, t: 'READY', d: readyData(url) });
-      if (op === 6) send({ op: 0, s: 2, t: 'RESUMED', d: {} });
-    });
-  });
-  return { url, connections: () => connections, close: () => wss.close() };
-}
-
+type Send = (payload: unknown) => void;
+const HELLO = { op: 10, s: null, t: null, d: { heartbeat_interval: 45_000 } };
+const opOf = (data: unknown) => (JSON.parse(String(data)) as { op: number }).op;
 const readyData = (url: string) => ({
   v: 10,
   session_id: 'good',
@@ -109,30 +44,83 @@ const readyData = (url: string) => ({
   guilds: [],
 });
 
+/** A gateway on a free port; `handle` plays connection number `n` (from 1) as it likes. */
+async function testGateway(handle: (n: number, send: Send, ws: WebSocket, url: string) => void) {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
+  let connections = 0;
+  wss.on('connection', (ws) => handle(++connections, (payload) => ws.send(JSON.stringify(payload)), ws, url));
+  return { url, connections: () => connections, close: () => wss.close() };
+}
+
+/** A shard for `testGateway`: quick retries, an identify queue that never waits, `options` on top. */
+function shardAt(url: string, options: Partial<ConstructorParameters<typeof Shard>[0]> = {}): Shard {
+  return new Shard({
+    token: TOKEN,
+    intents: 0,
+    gatewayUrl: url,
+    backoff: { min: 10, max: 50 },
+    identifyQueue: { enqueue: async () => {} },
+    ...options,
+  });
+}
+
+test('a flood of heartbeat requests before IDENTIFY: the connection is left at once, not after the READY timeout', async () => {
+  // The first connection asks for beats past the whole send budget between Hello and IDENTIFY;
+  // the second behaves.
+  const gateway = await testGateway((n, send, ws, url) => {
+    send(HELLO);
+    if (n === 1) for (let i = 0; i < 125; i++) send({ op: 1, s: null, t: null, d: null });
+    ws.on('message', (data) => {
+      if (opOf(data) === 2) send({ op: 0, s: 1, t: 'READY', d: readyData(url) });
+    });
+  });
+  const shard = shardAt(gateway.url, {
+    timeouts: { ready: 60_000 },
+    // The identify permit comes after the whole flood has been read.
+    identifyQueue: { enqueue: () => new Promise((r) => setTimeout(r, 100)) },
+  });
+  try {
+    void shard.connect().catch(() => {});
+    await until(() => shard.state.status === 'active', 'READY on the second connection', 5000);
+    assert.equal(gateway.connections(), 2);
+  } finally {
+    await shard.close();
+    gateway.close();
+  }
+});
+
+/**
+ * A gateway whose first connection does `first` and whose later ones behave: Hello, READY for
+ * IDENTIFY, RESUMED for RESUME.
+ */
+function gatewayMisbehavingOnce(first: (send: Send, ws: WebSocket) => void) {
+  return testGateway((n, send, ws, url) => {
+    if (n === 1) return first(send, ws);
+    send(HELLO);
+    ws.on('message', (data) => {
+      const op = opOf(data);
+      if (op === 2) send({ op: 0, s: 1, t: 'READY', d: readyData(url) });
+      if (op === 6) send({ op: 0, s: 2, t: 'RESUMED', d: {} });
+    });
+  });
+}
+
 for (const [what, first] of [
   ['READY before Hello, then silence', (send) => send({ op: 0, s: 1, t: 'READY', d: readyData('ws://x') })],
   ['RESUMED before Hello, then silence', (send) => send({ op: 0, s: 5, t: 'RESUMED', d: {} })],
   [
     'RESUMED in answer to IDENTIFY',
     (send, ws) => {
-      send({ op: 10, s: null, t: null, d: { heartbeat_interval: 45_000 } });
+      send(HELLO);
       ws.on('message', () => send({ op: 0, s: 1, t: 'RESUMED', d: {} }));
     },
   ],
-] as const satisfies readonly (readonly [
-  string,
-  (send: (payload: unknown) => void, ws: WebSocket) => void,
-])[]) {
+] as const satisfies readonly (readonly [string, (send: Send, ws: WebSocket) => void])[]) {
   test(`${what}: the connection is left, and the next one gets a real session`, async () => {
     const gateway = await gatewayMisbehavingOnce(first);
-    const shard = new Shard({
-      token: TOKEN,
-      intents: 0,
-      gatewayUrl: gateway.url,
-      backoff: { min: 10, max: 50 },
-      timeouts: { hello: 60_000, ready: 60_000 },
-      identifyQueue: { enqueue: async () => {} },
-    });
+    const shard = shardAt(gateway.url, { timeouts: { hello: 60_000, ready: 60_000 } });
     try {
       void shard.connect().catch(() => {});
       await until(
@@ -148,19 +136,46 @@ for (const [what, first] of [
   });
 }
 
+test('a READY in answer to RESUME is taken as the new session it is', async () => {
+  // The first connection gives session "first" and drops; the next answers RESUME with READY.
+  const gateway = await testGateway((n, send, ws, url) => {
+    send(HELLO);
+    ws.on('message', (data) => {
+      const op = opOf(data);
+      if (n === 1 && op === 2) {
+        send({ op: 0, s: 1, t: 'READY', d: { ...readyData(url), session_id: 'first' } });
+        setTimeout(() => ws.terminate(), 20);
+      }
+      if (n > 1 && op === 6)
+        send({ op: 0, s: 1, t: 'READY', d: { ...readyData(url), session_id: 'second' } });
+    });
+  });
+  const shard = shardAt(gateway.url);
+  try {
+    await shard.connect();
+    await until(
+      () => shard.session?.sessionId === 'second',
+      'the session the RESUME was answered with',
+      5000,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(shard.state.status, 'active');
+    assert.equal(gateway.connections(), 2);
+  } finally {
+    await shard.close();
+    gateway.close();
+  }
+});
+
 test('a session_id too long to RESUME with: a new session is identified instead of 4002 after 4002', async () => {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  await new Promise<void>((r) => wss.once('listening', () => r()));
-  const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
   const ops: number[] = [];
   let identifies = 0;
-  wss.on('connection', (ws) => {
-    const send = (payload: unknown) => ws.send(JSON.stringify(payload));
-    send({ op: 10, s: null, t: null, d: { heartbeat_interval: 45_000 } });
+  const gateway = await testGateway((_, send, ws, url) => {
+    send(HELLO);
     ws.on('message', (data) => {
       // As Discord does: a payload over 4096 bytes is a decode error.
-      if (data.toString().length > 4096) return ws.close(4002, 'Error while decoding payload.');
-      const op = (JSON.parse(data.toString()) as { op: number }).op;
+      if (String(data).length > 4096) return ws.close(4002, 'Error while decoding payload.');
+      const op = opOf(data);
       ops.push(op);
       if (op !== 2) return;
       const sessionId = ++identifies === 1 ? 'x'.repeat(5000) : 'short';
@@ -169,20 +184,14 @@ test('a session_id too long to RESUME with: a new session is identified instead 
       if (identifies === 1) setTimeout(() => ws.terminate(), 20);
     });
   });
-  const shard = new Shard({
-    token: TOKEN,
-    intents: 0,
-    gatewayUrl: url,
-    backoff: { min: 10, max: 50 },
-    identifyQueue: { enqueue: async () => {} },
-  });
+  const shard = shardAt(gateway.url);
   try {
     await shard.connect();
     await until(() => shard.session?.sessionId === 'short', 'the second session', 5000);
     assert.deepEqual(ops, [2, 2], 'no RESUME went out, oversized or not');
   } finally {
     await shard.close();
-    wss.close();
+    gateway.close();
   }
 });
 
