@@ -144,8 +144,8 @@ class Connection implements HeartbeatHooks {
   paused = false;
   /** An IDENTIFY went out on this socket and the gateway has not answered it yet. */
   identifying = false;
-  /** What this socket sent that READY or RESUMED may answer, until one does. */
-  awaiting: 'READY' | 'RESUMED' | null = null;
+  /** What READY or RESUMED would answer on this socket: nothing yet, IDENTIFY, RESUME, or done. */
+  awaiting: 'READY' | 'RESUMED' | 'answered' | null = null;
   ended = false;
   /** A priority send found the budget spent (said once per connection). */
   overBudget = false;
@@ -1048,13 +1048,18 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     parsed: { d: unknown; t: string | null; s: number | null; op: number } | null,
   ): void {
     const t = envelope.t;
-    const internal = t === 'READY' || t === 'RESUMED';
-    // READY answers IDENTIFY (a gateway that answers RESUME with a new session is taken at its
-    // word); RESUMED answers only RESUME. Unasked for, before Hello, either would leave a connection
-    // with no heartbeat and no deadline.
-    if (internal && (t === 'READY' ? conn.awaiting === null : conn.awaiting !== 'RESUMED')) {
-      this.#log.warn(`${t} answers nothing this connection sent; reconnecting`);
-      return this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
+    let internal = t === 'READY' || t === 'RESUMED';
+    if (internal) {
+      // READY answers IDENTIFY (a gateway that answers RESUME with a new session is taken at its
+      // word); RESUMED answers RESUME. A RESUMED after the answer is an earlier resume's, replayed
+      // with its sequence number: an ordinary dispatch. Anything else was never asked for, and
+      // before Hello would leave a connection with no heartbeat and no deadline.
+      const asked = conn.awaiting;
+      if (t === 'RESUMED' && asked === 'answered') internal = false;
+      else if (t === 'READY' ? asked === null || asked === 'answered' : asked !== 'RESUMED') {
+        this.#log.warn(`${t} answers nothing this connection sent; reconnecting`);
+        return this.#endConnection(conn, { kind: 'resume' }, RESUMABLE_CLOSE_CODE);
+      }
     }
     const wanted = t !== null && (this.#wanted === null || this.#wanted.has(t));
     const sink = this.#textSink;
@@ -1063,8 +1068,10 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
       if (!parsed) return;
     }
     if (envelope.s !== null) this.#advance(envelope.s);
-    if (t === 'READY') this.#onReady(conn, parsed!.d as GatewayReadyDispatchData, envelope.s);
-    else if (t === 'RESUMED') this.#onResumed(conn);
+    if (internal) {
+      if (t === 'READY') this.#onReady(conn, parsed!.d as GatewayReadyDispatchData, envelope.s);
+      else this.#onResumed(conn);
+    }
     if (!wanted) return;
     if (sink) return sink(text, envelope.s, t);
     const event = parsed as unknown as Dispatch & { shardId: number };
@@ -1118,7 +1125,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   }
 
   #becameActive(conn: Connection): void {
-    conn.awaiting = null;
+    conn.awaiting = 'answered';
     conn.timer?.cancel();
     conn.timer = null;
     this.#attempts = 0;

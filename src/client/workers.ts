@@ -231,7 +231,14 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
     const store = this.#options.sessionStore;
     if (!store) return;
     for (const [id, record] of this.#shards) {
-      const saved = await store.get(id);
+      let saved: unknown;
+      try {
+        saved = await store.get(id);
+      } catch (error) {
+        // As a Shard does: a store that cannot be read costs a new session, not the start.
+        this.#log.warn(`could not read shard ${id}'s session from the store: ${(error as Error).message}`);
+        continue;
+      }
       // Something that is not a session would fail in the worker at every restart; identify instead.
       if (isSessionInfo(saved) && saved.shardCount === this.shardCount) {
         record.session = saved;
@@ -552,8 +559,8 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
     await Promise.all(workers.map((w) => w.thread.terminate()));
     this.#failSends(null, new ShardClosedError('closed before sending'));
     // Shards whose worker was never spawned (a close during start()'s store read) return what the
-    // store held for them, once the read is over.
-    await this.#loading?.catch(() => {});
+    // store held for them, once the read is over; a close that returns nothing need not wait.
+    if (options.resumable) await this.#loading;
     const spawned = new Set(workers.flatMap((w) => w.shardIds));
     const unspawned = options.resumable
       ? [...this.#shards.keys()].filter((id) => !spawned.has(id)).map((id) => this.#remembered(id))

@@ -29,12 +29,6 @@ import type { Fault } from './faults.js';
 import { drained, FrameWriter } from './frames.js';
 import type { GatewaySession, SessionSink } from './session.js';
 
-/**
- * Bytes a client may leave unread before a live dispatch drops it as too slow (its session stays
- * resumable). Far above what a replay of the whole buffer writes at once, which is exempt.
- */
-const MAX_BACKLOG = 256 << 20;
-
 /** What a connection needs from the gateway that owns it. */
 export interface ConnectionHost {
   readonly clock: Clock;
@@ -44,7 +38,7 @@ export interface ConnectionHost {
     readonly sendLimit: { readonly limit: number; readonly windowMs: number };
     readonly zlibSplit: number;
   };
-  count(counter: 'heartbeats' | 'rateLimited' | 'heartbeatTimeouts' | 'slowClientDrops'): void;
+  count(counter: 'heartbeats' | 'rateLimited' | 'heartbeatTimeouts'): void;
   identify(connection: Connection, d: Record<string, unknown>): void;
   resume(connection: Connection, d: { token: string; session_id: string; seq: number }): void;
   command(connection: Connection, op: number, d: Record<string, unknown>): void;
@@ -144,22 +138,7 @@ export class Connection implements SessionSink {
     this.#mangleNext = true;
   }
 
-  /** Writes a RESUME's replay, however large: the client asked for all of it at once. */
-  replay(entries: readonly { seq: number; parts: DispatchParts }[]): void {
-    for (const entry of entries) this.#sendDispatch(entry.parts, entry.seq);
-  }
-
   sendDispatch(parts: DispatchParts, seq: number): void {
-    if (this.#open && this.socket.writableLength > MAX_BACKLOG) {
-      // A client that stopped reading would otherwise hold the emulator's memory without bound.
-      // Dropped without a close frame, its session stays resumable.
-      this.host.count('slowClientDrops');
-      return this.drop();
-    }
-    this.#sendDispatch(parts, seq);
-  }
-
-  #sendDispatch(parts: DispatchParts, seq: number): void {
     if (!this.#open || this.#stalled) return;
     this.sent++;
     if (this.#mangleNext) {

@@ -86,8 +86,6 @@ export interface Counters {
   identifiesOnResumeUrl: number;
   heartbeats: number;
   heartbeatTimeouts: number;
-  /** Connections dropped for leaving more than 256 MiB unread. */
-  slowClientDrops: number;
   /** Connections closed with 4008. */
   rateLimited: number;
   /** IDENTIFYs refused with op 9 because their bucket was busy. */
@@ -165,7 +163,6 @@ export class Emulator implements ConnectionHost {
     identifiesOnResumeUrl: 0,
     heartbeats: 0,
     heartbeatTimeouts: 0,
-    slowClientDrops: 0,
     rateLimited: 0,
     identifyRateLimited: 0,
     invalidSessions: 0,
@@ -257,7 +254,7 @@ export class Emulator implements ConnectionHost {
     return { ...this.#counters };
   }
 
-  count(counter: 'heartbeats' | 'rateLimited' | 'heartbeatTimeouts' | 'slowClientDrops'): void {
+  count(counter: 'heartbeats' | 'rateLimited' | 'heartbeatTimeouts'): void {
     this.#counters[counter]++;
   }
 
@@ -628,7 +625,7 @@ export class Emulator implements ConnectionHost {
     }
     this.#counters.resumes++;
     if (!connection.params.onResumeUrl) this.#counters.resumesOffResumeUrl++;
-    connection.replay(replay);
+    for (const entry of replay) connection.sendDispatch(entry.parts, entry.seq);
     this.#bind(connection, session);
     session.push('RESUMED', dispatchParts('RESUMED', { _trace: ['["dusk-emulator",{"micros":0.0}]'] }));
     this.#counters.dispatches++;

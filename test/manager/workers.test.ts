@@ -447,3 +447,23 @@ test('close({ resumable }) while start() reads the store returns the stored sess
   );
   await emu.close();
 });
+
+test('a session store that cannot be read costs new sessions, not the start; one that never answers does not hold up close()', async () => {
+  const emu = await startEmulator({ guilds: 4, identifyInterval: 0 });
+  const failing = twoShardsOnOneWorker(emu, {
+    identifyQueue: new LocalIdentifyQueue({ window: 0 }),
+    sessionStore: { get: () => Promise.reject(new Error('EIO: unreadable')), set: async () => {} },
+  });
+  const before = emu.counters.identifies;
+  await failing.start();
+  assert.equal(emu.counters.identifies, before + 2);
+  await failing.close();
+  const silent = twoShardsOnOneWorker(emu, {
+    sessionStore: { get: () => new Promise(() => {}), set: async () => {} },
+  });
+  const starting = silent.start();
+  await delay(20, null);
+  assert.deepEqual(await silent.close(), []);
+  await emu.close();
+  void starting.catch(() => {});
+});

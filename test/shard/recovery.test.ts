@@ -81,6 +81,39 @@ test('4009 session timeout starts a new session', { timeout: 15_000 }, () =>
   survives((id) => emu.fault(id, { type: 'session-timeout' }), 'identify'),
 );
 
+test('a RESUMED replayed by a later resume is an ordinary dispatch, not a reason to reconnect', async () => {
+  const shard = shardFor(emu);
+  const events = collect(shard);
+  await shard.connect();
+  const id = shard.session!.sessionId;
+  const before = emu.counters.resumes;
+  // The first RESUME is answered (its RESUMED takes a sequence number), then the socket drops
+  // before the shard reads it: the next resume replays that RESUMED ahead of its own.
+  const host = emu as unknown as { resume(connection: { drop(): void }, d: unknown): void };
+  const resume = host.resume.bind(emu);
+  let first = true;
+  host.resume = (connection, d) => {
+    resume(connection, d);
+    if (first) connection.drop();
+    first = false;
+  };
+  try {
+    emu.fault(id, { type: 'drop' });
+    await until(
+      () => emu.counters.resumes === before + 2 && shard.state.status === 'active',
+      'the second resume',
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(emu.counters.resumes, before + 2);
+    await emu.burst(id, 50);
+    await until(() => events.length === emu.session(id)!.log().length, 'every event');
+    assertExactlyOnce(emu, events, [id]);
+  } finally {
+    host.resume = resume;
+    await shard.close();
+  }
+});
+
 test('a server heartbeat request is answered at once', async () => {
   const shard = shardFor(emu);
   await shard.connect();
