@@ -142,9 +142,10 @@ class Connection implements HeartbeatHooks {
   heartbeater: Heartbeater | null = null;
   timer: Timer | null = null;
   paused = false;
-  /** An IDENTIFY went out on this socket and the gateway has not answered it yet. */
-  identifying = false;
-  /** What READY or RESUMED would answer on this socket: nothing yet, IDENTIFY, RESUME, or done. */
+  /**
+   * What READY or RESUMED would answer on this socket: nothing sent yet, an IDENTIFY ('READY'),
+   * a RESUME ('RESUMED'), or already answered.
+   */
   awaiting: 'READY' | 'RESUMED' | 'answered' | null = null;
   ended = false;
   /** A priority send found the budget spent (said once per connection). */
@@ -946,13 +947,14 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
         op: 6,
         d: { token: this.#token.reveal(), session_id: this.#session.sessionId, seq: this.#sequence ?? 0 },
       };
-      const tooLarge = oversized(JSON.stringify(resume), 'RESUME would be');
+      const data = JSON.stringify(resume);
+      const tooLarge = oversized(data, 'RESUME would be');
       if (tooLarge) {
         // Only a session_id of kilobytes does this; the gateway would answer 4002 every time.
         this.#log.warn(`${tooLarge.message}; identifying a new session`);
         return this.#endConnection(conn, { kind: 'identify' }, 1000);
       }
-      if (!this.#sendPriority(conn, resume)) return this.#gaveUp(conn, 'RESUME could not be sent');
+      if (!this.#sendPriority(conn, resume, data)) return this.#gaveUp(conn, 'RESUME could not be sent');
       conn.awaiting = 'RESUMED';
       this.#arm(conn, this.#timeouts.ready, 'RESUMED');
     } else {
@@ -976,7 +978,6 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     if (conn.ended) return;
     if (!this.#sendPriority(conn, this.#identifyPayload()))
       return this.#gaveUp(conn, 'IDENTIFY could not be sent');
-    conn.identifying = true;
     conn.awaiting = 'READY';
     this.#arm(conn, this.#timeouts.ready, 'READY');
   }
@@ -998,8 +999,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
 
   /** READY, op 9 or the end of the socket: the identify bucket's window can start counting. */
   #identifyAnswered(conn: Connection): void {
-    if (!conn.identifying) return;
-    conn.identifying = false;
+    if (conn.awaiting !== 'READY') return;
+    conn.awaiting = 'answered';
     this.#identifyQueue.identified?.(this.shardId);
   }
 
@@ -1014,7 +1015,11 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
    * the next one; a skipped IDENTIFY or RESUME leaves the connection at once rather than waiting for
    * an answer that cannot come.
    */
-  #sendPriority(conn: Connection, payload: { op: number; d: unknown }): boolean {
+  #sendPriority(
+    conn: Connection,
+    payload: { op: number; d: unknown },
+    data = JSON.stringify(payload),
+  ): boolean {
     if (conn.ended || conn.ws.readyState !== WebSocket.OPEN) return false;
     if (conn.limiter.delay(true) > 0) {
       if (!conn.overBudget) {
@@ -1024,7 +1029,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
       return false;
     }
     conn.limiter.record(true);
-    conn.ws.send(JSON.stringify(payload));
+    conn.ws.send(data);
     return true;
   }
 

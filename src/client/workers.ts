@@ -558,15 +558,18 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
     );
     await Promise.all(workers.map((w) => w.thread.terminate()));
     this.#failSends(null, new ShardClosedError('closed before sending'));
-    // Shards whose worker was never spawned (a close during start()'s store read) return what the
-    // store held for them, once the read is over; a close that returns nothing need not wait.
-    if (options.resumable) await this.#loading;
-    const spawned = new Set(workers.flatMap((w) => w.shardIds));
-    const unspawned = options.resumable
-      ? [...this.#shards.keys()].filter((id) => !spawned.has(id)).map((id) => this.#remembered(id))
-      : [];
-    const all = [...sessions.flat(), ...unspawned.filter((s) => s !== null)];
-    if (options.resumable) await this.#save(all);
+    const all = sessions.flat();
+    if (options.resumable) {
+      // Shards whose worker was never spawned (a close during start()'s store read) return what the
+      // store held for them, once the read is over; a close that returns nothing need not wait.
+      await this.#loading;
+      const spawned = new Set(workers.flatMap((w) => w.shardIds));
+      for (const id of this.#shards.keys()) {
+        const session = spawned.has(id) ? null : this.#remembered(id);
+        if (session) all.push(session);
+      }
+      await this.#save(all);
+    }
     this.#queue.end();
     return all;
   }
