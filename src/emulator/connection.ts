@@ -8,7 +8,13 @@
  * 4003; a second IDENTIFY or RESUME with 4005; the 121st message in a 60 s window (counted from the
  * socket's opening, heartbeats included) with 4008. Heartbeats are ACKed even before
  * authentication, and a client that stops heartbeating for 1.5 intervals is closed with 4000,
- * leaving its session resumable. Session-level decisions (IDENTIFY, RESUME, commands) go to the
+ * leaving its session resumable.
+ *
+ * A client that stops reading would otherwise grow the emulator's memory by everything routed to it.
+ * Discord documents no limit here, so the emulator picks one: a socket whose writes have backed up
+ * and not drained for `SLOW_READER_MS` loses its TCP connection, as a drop, leaving the session
+ * resumable. Time tells a stalled reader from a large write in progress, which a byte limit cannot:
+ * a client reading a big READY or replay drains within seconds however large it is. Session-level decisions (IDENTIFY, RESUME, commands) go to the
  * `ConnectionHost`, which owns sessions and routing.
  */
 
@@ -29,6 +35,9 @@ import type { Fault } from './faults.js';
 import { drained, FrameWriter } from './frames.js';
 import type { GatewaySession, SessionSink } from './session.js';
 
+/** The counters a connection moves; the gateway owns them. */
+export type ConnectionCounter = 'heartbeats' | 'rateLimited' | 'heartbeatTimeouts' | 'slowReaders';
+
 /** What a connection needs from the gateway that owns it. */
 export interface ConnectionHost {
   readonly clock: Clock;
@@ -38,7 +47,7 @@ export interface ConnectionHost {
     readonly sendLimit: { readonly limit: number; readonly windowMs: number };
     readonly zlibSplit: number;
   };
-  count(counter: 'heartbeats' | 'rateLimited' | 'heartbeatTimeouts'): void;
+  count(counter: ConnectionCounter, connection?: Connection): void;
   identify(connection: Connection, d: Record<string, unknown>): void;
   resume(connection: Connection, d: { token: string; session_id: string; seq: number }): void;
   command(connection: Connection, op: number, d: Record<string, unknown>): void;
@@ -53,6 +62,8 @@ export interface ConnectionParams {
 }
 
 const MAX_CLIENT_PAYLOAD = 4096;
+/** How long a backed-up socket may go without draining before it is dropped. */
+export const SLOW_READER_MS = 15_000;
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -69,6 +80,8 @@ export class Connection implements SessionSink {
   #mangleNext = false;
   #acks: 'normal' | 'none' | number = 'normal';
   #heartbeatTimer: Timer | null = null;
+  /** Armed while the socket has refused a write and not yet drained. */
+  #drainTimer: Timer | null = null;
   #windowStart: number;
   #windowCount = 0;
   #payloadCompression = false;
@@ -79,7 +92,11 @@ export class Connection implements SessionSink {
     private readonly socket: Socket,
     readonly params: ConnectionParams,
   ) {
-    this.#frames = new FrameWriter(socket);
+    this.#frames = new FrameWriter(socket, () => this.#backedUp());
+    socket.on('drain', () => {
+      this.#drainTimer?.cancel();
+      this.#drainTimer = null;
+    });
     this.#compressor = params.compress ? createCompressor(params.compress) : null;
     this.#windowStart = host.clock.now();
     ws.on('message', (data, isBinary) => this.#receive(data as Buffer, isBinary));
@@ -230,6 +247,15 @@ export class Connection implements SessionSink {
     }
   }
 
+  #backedUp(): void {
+    if (this.#drainTimer || !this.#open) return;
+    this.#drainTimer = this.host.clock.setTimeout(() => {
+      this.#drainTimer = null;
+      this.host.count('slowReaders', this);
+      this.drop();
+    }, SLOW_READER_MS);
+  }
+
   #armHeartbeatTimeout(): void {
     this.#heartbeatTimer?.cancel();
     const { heartbeatInterval, heartbeatTimeoutFactor } = this.host.options;
@@ -297,6 +323,7 @@ export class Connection implements SessionSink {
     if (!this.#open) return;
     this.#open = false;
     this.#heartbeatTimer?.cancel();
+    this.#drainTimer?.cancel();
     this.host.closed(this, this.#closedByServer ? null : code);
   }
 }

@@ -23,7 +23,7 @@ import { isIntents, PRIVILEGED_INTENTS, requiredIntent } from '../protocol/inten
 import { GatewayOpcodes, SEND_LIMIT, SEND_WINDOW_MS } from '../protocol/opcodes.js';
 import { isSnowflake } from '../protocol/snowflake.js';
 import type { Compression, DispatchParts } from './compress.js';
-import { Connection, type ConnectionHost } from './connection.js';
+import { Connection, type ConnectionCounter, type ConnectionHost, SLOW_READER_MS } from './connection.js';
 import { type ChaosSpec, type Fault, parseChaos, startChaos } from './faults.js';
 import { controlHandler, requestUrl, restHandler } from './http.js';
 import { IdentifyLimits, type SessionStartLimitOptions } from './identify-limits.js';
@@ -88,6 +88,8 @@ export interface Counters {
   heartbeatTimeouts: number;
   /** Connections closed with 4008. */
   rateLimited: number;
+  /** Connections dropped because the client stopped reading (see `SLOW_READER_MS`). */
+  slowReaders: number;
   /** IDENTIFYs refused with op 9 because their bucket was busy. */
   identifyRateLimited: number;
   /** op 9 sent, for any reason. */
@@ -164,6 +166,7 @@ export class Emulator implements ConnectionHost {
     heartbeats: 0,
     heartbeatTimeouts: 0,
     rateLimited: 0,
+    slowReaders: 0,
     identifyRateLimited: 0,
     invalidSessions: 0,
     dispatches: 0,
@@ -254,8 +257,12 @@ export class Emulator implements ConnectionHost {
     return { ...this.#counters };
   }
 
-  count(counter: 'heartbeats' | 'rateLimited' | 'heartbeatTimeouts'): void {
+  count(counter: ConnectionCounter, connection?: Connection): void {
     this.#counters[counter]++;
+    if (counter === 'slowReaders') {
+      const session = connection?.session?.sessionId ?? null;
+      this.#logger.warn(`dropped a client whose socket did not drain for ${SLOW_READER_MS} ms`, { session });
+    }
   }
 
   session(id: string): GatewaySession | undefined {

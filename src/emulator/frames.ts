@@ -32,7 +32,11 @@ export class FrameWriter {
   #held: Buffer[] | null = null;
   #next = 0;
 
-  constructor(private readonly socket: Socket) {}
+  /** `onRefused` runs whenever the socket takes a write over its high-water mark. */
+  constructor(
+    private readonly socket: Socket,
+    private readonly onRefused: () => void = () => {},
+  ) {}
 
   /** Keeps every frame written from now on until `release()`. */
   hold(): void {
@@ -44,7 +48,7 @@ export class FrameWriter {
     this.#flushBatch();
     while (this.#held !== null && this.#next < this.#held.length) {
       if (this.socket.destroyed) break;
-      this.socket.write(this.#held[this.#next++]!);
+      this.#write(this.#held[this.#next++]!);
       // Keep a few batches queued: stopping at every refused write would let the reader run dry
       // while the 'drain' round trip completes.
       if (this.socket.writableLength >= RELEASE_QUEUE) await drained(this.socket);
@@ -92,7 +96,11 @@ export class FrameWriter {
     const held = this.#held?.slice(this.#next) ?? [];
     this.#held = null;
     this.#next = 0;
-    for (const batch of held) if (!this.socket.destroyed) this.socket.write(batch);
+    for (const batch of held) if (!this.socket.destroyed) this.#write(batch);
+  }
+
+  #write(batch: Buffer): void {
+    if (!this.socket.write(batch)) this.onRefused();
   }
 
   #flushBatch(): void {
@@ -101,7 +109,7 @@ export class FrameWriter {
     this.#buffer = null;
     this.#length = 0;
     if (this.#held !== null) this.#held.push(out);
-    else if (!this.socket.destroyed) this.socket.write(out);
+    else if (!this.socket.destroyed) this.#write(out);
   }
 
   /** Writes a frame header and returns where its `size` payload bytes go. */

@@ -5,8 +5,10 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
+import { ManualClock } from '../../src/clock.js';
+import { SLOW_READER_MS } from '../../src/emulator/connection.js';
 import type { Emulator } from '../../src/emulator/index.js';
-import { RawClient, startEmulator } from './raw-client.js';
+import { RawClient, startEmulator, TOKEN } from './raw-client.js';
 
 let emu: Emulator;
 before(async () => {
@@ -122,4 +124,34 @@ test('the control surface: 405 for other methods, and a 413 closes its connectio
   assert.equal(big.headers.get('connection'), 'close');
   const after = await fetch(new URL('/sessions', control));
   assert.equal(after.status, 200);
+});
+
+test('a client whose socket stops draining is dropped after SLOW_READER_MS, resumably; one that reads is kept', async () => {
+  const clock = new ManualClock();
+  const gateway = await startEmulator({ clock });
+  const stalled = await RawClient.open(gateway.gatewayUrl);
+  const reading = await RawClient.open(gateway.gatewayUrl);
+  const ids = [(await stalled.ready()).d.session_id, (await reading.ready()).d.session_id] as string[];
+  stalled.ws.pause();
+  // 24 MiB each: far more than the kernel's socket buffers hold, so the writes back up in the emulator.
+  const big = 'x'.repeat(1 << 20);
+  for (let i = 0; i < 24; i++) for (const session of ids) gateway.dispatch('BIG', { big, i }, { session });
+  await reading.next(() => reading.dispatches('BIG').length === 24, 20_000);
+  clock.advance(SLOW_READER_MS - 1);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(gateway.counters.slowReaders, 0, 'dropped before its time');
+  clock.advance(1);
+  assert.equal(gateway.counters.slowReaders, 1);
+  stalled.ws.resume();
+  await stalled.closed;
+  assert.ok(stalled.dispatches('BIG').length < 24, 'the stalled client read everything anyway');
+  assert.equal(reading.ws.readyState, reading.ws.OPEN, 'the client that read was dropped');
+  const last = stalled.messages.filter((m) => m.s !== null).at(-1)!.s!;
+  const resumed = await RawClient.open(gateway.resumeUrl);
+  resumed.send({ op: 6, d: { token: TOKEN, session_id: ids[0], seq: last } });
+  await resumed.next((m) => m.t === 'RESUMED', 20_000);
+  const seen = [...stalled.dispatches('BIG'), ...resumed.dispatches('BIG')].map((m) => m.d.i);
+  assert.deepEqual(seen, [...Array(24).keys()]);
+  for (const c of [reading, resumed]) c.close(1000);
+  await gateway.close();
 });
