@@ -142,24 +142,26 @@ export class LocalIdentifyQueue implements IdentifyQueue {
   }
 
   get sessionStartLimit(): SessionStartState | null {
-    const l = this.#limit;
+    const l = this.#current();
     if (!l) return null;
-    const resetIn = Math.max(0, l.resetAt - this.#clock.now());
-    return { total: l.total, remaining: l.remaining, resetIn, exhausted: this.#exhausted() };
+    const resetIn = l.resetAt - this.#clock.now();
+    return { total: l.total, remaining: l.remaining, resetIn, exhausted: l.remaining <= this.reserve };
   }
 
   #exhausted(): boolean {
+    const l = this.#current();
+    return l !== null && l.remaining <= this.reserve;
+  }
+
+  /** The limit as of now: once its reset has passed, the full allowance until update() says otherwise. */
+  #current(): { total: number; remaining: number; resetAt: number } | null {
     const l = this.#limit;
-    if (!l) return false;
-    if (l.remaining > this.reserve) return false;
-    if (this.#clock.now() >= l.resetAt) {
-      // The window rolled over; assume the full allowance until update() says otherwise.
+    if (l && this.#clock.now() >= l.resetAt) {
       l.remaining = l.total;
       l.resetAt = this.#clock.now() + 24 * 60 * 60 * 1000;
       this.#log.info(`session start limit reset: ${l.remaining} starts available`);
-      return l.remaining <= this.reserve;
     }
-    return true;
+    return l;
   }
 
   #waitForReset(): void {

@@ -58,3 +58,17 @@ test('invalid session start limits are refused', () => {
     /remaining/,
   );
 });
+
+test('reading the limit after its reset shows the new window, the same on every read', () => {
+  const clock = new ManualClock();
+  const queue = new LocalIdentifyQueue({
+    sessionStartLimit: { total: 1000, remaining: 1, reset_after: 60_000 },
+    clock,
+  });
+  assert.equal(queue.sessionStartLimit!.exhausted, true);
+  clock.advance(60_000);
+  const fresh = { total: 1000, remaining: 1000, resetIn: 24 * 60 * 60 * 1000, exhausted: false };
+  assert.deepEqual(queue.sessionStartLimit, fresh);
+  assert.deepEqual(queue.sessionStartLimit, fresh);
+  assert.equal(queue.progress.startLimitResetIn, null);
+});
