@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { PresenceUpdateStatus } from 'discord-api-types/v10';
+import { ManualClock } from '../../src/clock.js';
 import { takeText } from '../../src/client/shard.js';
+import { SLOW_READER_MS } from '../../src/emulator/connection.js';
 import type { Emulator } from '../../src/emulator/index.js';
 import { type Dispatch, PayloadTooLargeError, ShardClosedError, shardForGuild } from '../../src/index.js';
 import { assertExactlyOnce, collect, shardFor, startEmulator, until } from './harness.js';
@@ -248,6 +250,30 @@ test('pause() before the session exists holds from READY on; a paused shard that
   await until(() => seen.length === emu.session(sessionId)!.log().length, 'the rest after resume()');
   assertExactlyOnce(emu, seen, [sessionId]);
   await shard.close();
+});
+
+test('a paused shard the gateway drops for not draining resumes, and after resume() every event arrives once', async () => {
+  const clock = new ManualClock();
+  // The gateway's heartbeat deadline is on its manual clock; keep it beyond the advance below.
+  const gateway = await startEmulator({ clock, heartbeatInterval: 300, heartbeatTimeoutFactor: 1000 });
+  const shard = shardFor(gateway);
+  const seen = collect(shard);
+  let resumed = 0;
+  shard.on('resumed', () => resumed++);
+  await shard.connect();
+  const sessionId = shard.session!.sessionId;
+  shard.pause();
+  const big = 'x'.repeat(512 << 10);
+  for (let i = 0; i < 48; i++) gateway.dispatch('BIG', { big, i }, { session: sessionId });
+  await new Promise((r) => setTimeout(r, 100));
+  clock.advance(SLOW_READER_MS);
+  assert.equal(gateway.counters.slowReaders, 1);
+  await until(() => resumed === 1, 'RESUMED');
+  shard.resume();
+  await until(() => seen.length === gateway.session(sessionId)!.log().length, 'every event');
+  assertExactlyOnce(gateway, seen, [sessionId]);
+  await shard.close();
+  await gateway.close();
 });
 
 test('a state listener that throws on close leaves nothing waiting', async () => {
