@@ -8,14 +8,14 @@
  * 4003; a second IDENTIFY or RESUME with 4005; the 121st message in a 60 s window (counted from the
  * socket's opening, heartbeats included) with 4008. Heartbeats are ACKed even before
  * authentication, and a client that stops heartbeating for 1.5 intervals is closed with 4000,
- * leaving its session resumable.
- *
- * A client that stops reading would otherwise grow the emulator's memory by everything routed to it.
- * Discord documents no limit here, so the emulator picks one: a socket whose writes have backed up
- * and not drained for `SLOW_READER_MS` loses its TCP connection, as a drop, leaving the session
- * resumable. Time tells a stalled reader from a large write in progress, which a byte limit cannot:
- * a client reading a big READY or replay drains within seconds however large it is. Session-level decisions (IDENTIFY, RESUME, commands) go to the
+ * leaving its session resumable. Session-level decisions (IDENTIFY, RESUME, commands) go to the
  * `ConnectionHost`, which owns sessions and routing.
+ *
+ * A client that stops reading would otherwise grow the emulator's memory by everything routed to
+ * it. Discord documents no limit, so the emulator picks one: a socket whose writes have backed up
+ * and not drained for `SLOW_READER_MS` loses its TCP connection, as a drop, and the session stays
+ * resumable. Time tells a stalled reader from a large write under way, which a byte limit cannot:
+ * a client reading a big READY or replay drains within seconds, however large it is.
  */
 
 import { isUtf8 } from 'node:buffer';

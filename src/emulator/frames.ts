@@ -35,7 +35,7 @@ export class FrameWriter {
   /** `onRefused` runs whenever the socket takes a write over its high-water mark. */
   constructor(
     private readonly socket: Socket,
-    private readonly onRefused: () => void = () => {},
+    private readonly onRefused: () => void,
   ) {}
 
   /** Keeps every frame written from now on until `release()`. */

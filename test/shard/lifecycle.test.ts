@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { PresenceUpdateStatus } from 'discord-api-types/v10';
-import { ManualClock } from '../../src/clock.js';
 import { takeText } from '../../src/client/shard.js';
+import { ManualClock } from '../../src/clock.js';
 import { SLOW_READER_MS } from '../../src/emulator/connection.js';
 import type { Emulator } from '../../src/emulator/index.js';
 import { type Dispatch, PayloadTooLargeError, ShardClosedError, shardForGuild } from '../../src/index.js';
