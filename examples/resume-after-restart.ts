@@ -35,11 +35,9 @@ async function run(
   await shard.connect();
   whileRunning?.();
   await stop;
-  // A resumable close (4900, not 1000) keeps the session alive on Discord's side.
+  // A resumable close (4900, not 1000) keeps the session alive on Discord's side; it resolves once
+  // the store holds the session.
   const session = await shard.close({ resumable: true });
-  // close() starts writing the store without waiting for it; wait here, so the file is complete
-  // before the process goes away.
-  await store.set(shard.shardId, session);
   console.log(`${name}: stopped at sequence ${session?.sequence}, session saved to ${file}`);
 }
 

@@ -223,8 +223,15 @@ export async function run(argv: string[]): Promise<number> {
       process.exit(130);
     }
     stopping = true;
-    if (shutdown) void shutdown(signal).then(() => finish(0));
-    else finish(0);
+    if (shutdown) {
+      shutdown(signal).then(
+        () => finish(0),
+        (error: unknown) => {
+          process.stderr.write(`error while closing: ${(error as Error)?.message ?? error}\n`);
+          finish(1);
+        },
+      );
+    } else finish(0);
   };
   // Left in place until the process exits: without a handler, a signal arriving between the end of
   // the close and the exit (while the output is flushed) would kill the process with a signal status.
@@ -310,12 +317,8 @@ async function listen(
       `${why}: closing ${shards.length} shard(s) ` +
         (resumable ? `resumably, saving sessions to ${config.sessionFile}` : 'with close code 1000'),
     );
-    const closing = (async () => {
-      await Promise.all(shards.map((s) => s.close({ resumable })));
-      // Written here rather than trusted to the shards' own write at close, which close() does not
-      // wait for: the process exits right after, and the file must be complete when it does.
-      if (store) await Promise.all(shards.map((s) => store.set(s.shardId, s.session)));
-    })();
+    // close() resolves once the store holds the final sequence (a failed write is logged).
+    const closing = Promise.all(shards.map((s) => s.close({ resumable })));
     if (!(await Promise.race([closing.then(() => true), delay(CLOSE_BUDGET_MS).then(() => false)]))) {
       out.notice(`the shards did not close within ${CLOSE_BUDGET_MS / 1000} s; exiting anyway`);
     }

@@ -204,6 +204,27 @@ describe('FileSessionStore', () => {
     assert.equal((await store.get(0))?.sequence, 5);
   });
 
+  test('a corrupt file is replaced by the next write, not left to fail every save', async () => {
+    const path = freshPath();
+    await new FileSessionStore(path).set(0, session(0));
+    await writeFile(path, 'not json');
+    const store = new FileSessionStore(path);
+    await assert.rejects(store.get(0), /not valid JSON/);
+    await store.set(1, session(1));
+    assert.deepEqual(await new FileSessionStore(path).all(), [session(1)]);
+  });
+
+  test("stores of two processes running different shards keep each other's sessions in one file", async () => {
+    const path = freshPath();
+    const [a, b] = [new FileSessionStore(path), new FileSessionStore(path)];
+    await a.set(0, session(0, 1));
+    await b.set(1, session(1, 1));
+    await a.set(0, session(0, 2));
+    await b.set(1, null);
+    await a.set(2, session(2, 3));
+    assert.deepEqual(await new FileSessionStore(path).all(), [session(0, 2), session(2, 3)]);
+  });
+
   test('valid JSON without a sessions array is a clear error', async () => {
     for (const body of ['{}', '[]', 'null', '{"sessions": {}}', '42']) {
       const path = freshPath();

@@ -59,67 +59,87 @@ export class MemorySessionStore implements SessionStore {
   }
 }
 
+/** Distinguishes the temporary files of several stores on one path in one process. */
+let tmpSerial = 0;
+
 /**
  * Sessions of many shards in one JSON file, written atomically (temporary file, then rename) so a
- * crash mid-write never leaves a truncated file. Writes are serialized; reads hit the cache.
+ * crash mid-write never leaves a truncated file. Writes are serialized, and each reads the file
+ * again and lays this store's entries over it: processes that run different shards may share one
+ * file (two writing at the same instant can still lose one update, until that shard's next save).
+ * A file that is not a session file costs the shards their resume once (get() throws, and a shard
+ * then identifies) and is replaced by the next write, rather than turning saving off for good.
  */
 export class FileSessionStore implements SessionStore {
   readonly path: string;
-  /** The cache, as one shared read: concurrent first calls must all get the same map. */
+  /** The file as first read, for get(): concurrent first calls must all get the same map. */
   #cache: Promise<Map<number, SessionInfo>> | undefined;
   #writing: Promise<void> = Promise.resolve();
+  /** Every entry this store has set (null: deleted), laid over the file's at each write. */
+  readonly #own = new Map<number, SessionInfo | null>();
 
   constructor(path: string) {
+    if (typeof path !== 'string' || path === '') {
+      throw new TypeError(`FileSessionStore needs a file path, got ${JSON.stringify(path)}`);
+    }
     this.path = path;
   }
 
   #load(): Promise<Map<number, SessionInfo>> {
-    this.#cache ??= this.#read().catch((error: unknown) => {
-      this.#cache = undefined; // let a later call try again
-      throw error;
-    });
+    if (!this.#cache) {
+      const cache = this.#read().then(({ sessions, problem }) => {
+        if (problem) throw new Error(problem);
+        return sessions;
+      });
+      // A failed read is not kept: a later call tries again.
+      cache.catch(() => {
+        if (this.#cache === cache) this.#cache = undefined;
+      });
+      this.#cache = cache;
+    }
     return this.#cache;
   }
 
-  async #read(): Promise<Map<number, SessionInfo>> {
-    const map = new Map<number, SessionInfo>();
-    let text: string | undefined;
+  /** The file's sessions, or none and what is wrong with its content; I/O errors other than a missing file throw. */
+  async #read(): Promise<{ sessions: Map<number, SessionInfo>; problem: string | null }> {
+    const sessions = new Map<number, SessionInfo>();
+    let text: string;
     try {
       text = await readFile(this.path, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { sessions, problem: null };
+      throw error;
     }
-    if (text !== undefined) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        throw new Error(`session file ${this.path} is not valid JSON`);
-      }
-      const list = (parsed as { sessions?: unknown })?.sessions;
-      if (!Array.isArray(list)) throw new Error(`session file ${this.path} has no "sessions" array`);
-      for (const s of list) if (isSessionInfo(s)) map.set(s.shardId, s);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return { sessions, problem: `session file ${this.path} is not valid JSON` };
     }
-    return map;
+    const list = (parsed as { sessions?: unknown })?.sessions;
+    if (!Array.isArray(list))
+      return { sessions, problem: `session file ${this.path} has no "sessions" array` };
+    for (const s of list) if (isSessionInfo(s)) sessions.set(s.shardId, s);
+    return { sessions, problem: null };
   }
 
   async get(shardId: number): Promise<SessionInfo | undefined> {
+    if (this.#own.has(shardId)) return this.#own.get(shardId) ?? undefined;
     return (await this.#load()).get(shardId);
   }
 
-  async set(shardId: number, session: SessionInfo | null): Promise<void> {
-    const map = await this.#load();
-    if (session) map.set(shardId, session);
-    else map.delete(shardId);
-    const body = JSON.stringify(
-      { sessions: [...map.values()].sort((a, b) => a.shardId - b.shardId) },
-      null,
-      2,
-    );
+  set(shardId: number, session: SessionInfo | null): Promise<void> {
+    this.#own.set(shardId, session);
     const write = async () => {
+      const { sessions } = await this.#read();
+      for (const [id, own] of this.#own) {
+        if (own) sessions.set(id, own);
+        else sessions.delete(id);
+      }
+      const list = [...sessions.values()].sort((a, b) => a.shardId - b.shardId);
       await mkdir(dirname(this.path), { recursive: true });
-      const tmp = `${this.path}.${process.pid}.tmp`;
-      await writeFile(tmp, body + '\n');
+      const tmp = `${this.path}.${process.pid}.${++tmpSerial}.tmp`;
+      await writeFile(tmp, `${JSON.stringify({ sessions: list }, null, 2)}\n`);
       await rename(tmp, this.path);
     };
     this.#writing = this.#writing.then(write, write);
@@ -128,6 +148,11 @@ export class FileSessionStore implements SessionStore {
 
   /** Every stored session (for tools that inspect the file). */
   async all(): Promise<SessionInfo[]> {
-    return [...(await this.#load()).values()];
+    const sessions = new Map(await this.#load());
+    for (const [id, own] of this.#own) {
+      if (own) sessions.set(id, own);
+      else sessions.delete(id);
+    }
+    return [...sessions.values()].sort((a, b) => a.shardId - b.shardId);
   }
 }
