@@ -42,6 +42,21 @@ export class EventQueue<T> {
     return this.size >= this.highWaterMark;
   }
 
+  /** The oldest event still waiting to be delivered that matches, if any. */
+  find(match: (item: T) => boolean): T | undefined {
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const item = this.#items[i] as T;
+      if (match(item)) return item;
+    }
+    return undefined;
+  }
+
+  /** Drops the events not yet delivered: after a resumable close, a resume brings them again. */
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+  }
+
   /** Adds an event; returns false when the buffer has reached its high-water mark. */
   push(item: T): boolean {
     if (this.#ended) return true;

@@ -24,7 +24,14 @@ import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
 import { bucketOrder } from './ranges.js';
 import { fetchGatewayBot, type RestOptions } from './rest.js';
 import type { SessionInfo } from './session.js';
-import { type Dispatch, holdReading, Shard, type ShardOptions, type ShardState } from './shard.js';
+import {
+  type Dispatch,
+  holdReading,
+  Shard,
+  type ShardOptions,
+  type ShardState,
+  undelivered,
+} from './shard.js';
 
 export type ManagerShardOptions = Omit<ShardOptions, 'shardId' | 'shardCount' | 'identifyQueue'>;
 
@@ -102,6 +109,8 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
         identifyQueue: this.identifyQueue,
       });
       shard.on('dispatch', forward);
+      // The shard saves its session at the oldest of its events still in the merged buffer.
+      shard[undelivered] = () => this.#queue.find((e) => e.shardId === id && e.s !== null)?.s ?? null;
       shard.on('state', onState);
       shard.on('fatal', onFatal);
       this.#shards.set(id, shard);
@@ -191,6 +200,8 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
     // stream ends either way; the failure is then reported.
     this.#closing ??= Promise.allSettled([...this.#shards.values()].map((s) => s.close(options))).then(
       (results) => {
+        // As in each shard: the sessions were kept before the events still buffered.
+        if (options.resumable) this.#queue.clear();
         this.#queue.end();
         const sessions: SessionInfo[] = [];
         for (const r of results) {

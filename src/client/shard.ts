@@ -239,8 +239,20 @@ const DEFAULT_TIMEOUTS: Required<ShardTimeouts> = Object.freeze({
   ready: 20_000,
 });
 const DEFAULT_BACKOFF: BackoffOptions = Object.freeze({});
+/** A connection active for less than this before it ends counts toward the backoff. */
+const STABLE_AFTER_MS = 5000;
+/** How long a session store may lag behind the dispatches received. */
+export const SAVE_EVERY_MS = 5000;
 /** Failed opens of a resume URL in a row before resuming through the gateway URL instead. */
 const RESUME_URL_MISSES = 3;
+
+/**
+ * The key of the function through which an owner that buffers a shard's events (a ShardManager)
+ * tells the sequence of the oldest one it has not delivered yet (not part of the public API).
+ */
+export const undelivered: unique symbol = Symbol('dusk.undelivered');
+
+const hasSequence = (event: Dispatch): boolean => event.s !== null;
 
 /** The key of the method through which a shard's owner holds its reading (not part of the public API). */
 export const holdReading: unique symbol = Symbol('dusk.holdReading');
@@ -285,9 +297,17 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   #session: Omit<SessionInfo, 'sequence'> | null;
   /** Last dispatch sequence received (null before any on a new session). */
   #sequence: number | null;
+  /** Where the session started in this process: READY's sequence, or the one it was resumed from. */
+  #floor = 0;
   #sessionLoaded: boolean;
   #status: ShardStatus = 'idle';
   #attempts = 0;
+  /** When the current connection reached READY or RESUMED (null once it ends). */
+  #activeSince: number | null = null;
+  /** Connections in a row that ended within STABLE_AFTER_MS of becoming active. */
+  #flaps = 0;
+  /** Armed while dispatches have moved the sequence past what the session store holds. */
+  #saveTimer: Timer | null = null;
   #reconnectIn: number | null = null;
   #error: GatewayCloseError | null = null;
   #conn: Connection | null = null;
@@ -375,6 +395,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     if (tooLarge) throw tooLarge;
     this.#session = session;
     this.#sequence = session?.sequence ?? null;
+    this.#floor = this.#sequence ?? 0;
     this.#sessionLoaded = session !== null || !this.#store;
     this.#bufferSize = options.bufferSize ?? 10_000;
     EventQueue.check(this.#bufferSize);
@@ -431,10 +452,21 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     };
   }
 
-  /** The current session (null before READY or after it ended): save it to resume after a restart. */
+  /**
+   * The current session (null before READY or after it ended): save it to resume after a restart.
+   * Its sequence is that of the last event the application took: events still waiting in a buffer
+   * would be lost with the process, so a resume from it gets them again.
+   */
   get session(): SessionInfo | null {
-    return this.#session && this.#sequence !== null ? { ...this.#session, sequence: this.#sequence } : null;
+    if (!this.#session || this.#sequence === null) return null;
+    const waiting = this.#queue?.find(hasSequence)?.s ?? this[undelivered]();
+    // Not before READY, which no resume replays, nor before what a previous process delivered.
+    const sequence =
+      waiting == null ? this.#sequence : Math.max(this.#floor, Math.min(this.#sequence, waiting - 1));
+    return { ...this.#session, sequence };
   }
+
+  [undelivered]: () => number | null = () => null;
 
   get latency(): LatencyStats {
     return this.#latency.stats;
@@ -547,9 +579,14 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
         (stored) => {
           if (stored && !isSessionInfo(stored)) {
             this.#log.warn('the session store returned something that is not a session; identifying instead');
-          } else if (stored && stored.shardCount === this.shardCount) {
+          } else if (stored && stored.shardCount !== this.shardCount) {
+            this.#log.warn(
+              `the stored session is from ${stored.shardCount} shards, not ${this.shardCount}; identifying instead`,
+            );
+          } else if (stored) {
             this.#session = stored;
             this.#sequence = stored.sequence;
+            this.#floor = stored.sequence;
           }
         },
         (error: Error) =>
@@ -599,9 +636,10 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   }
 
   #retry(outcome: Outcome): void {
+    this.#countFlap();
     this.#attempts++;
     const wait = Math.max(
-      backoffDelay(this.#attempts, this.#clock.random(), this.#backoff),
+      backoffDelay(this.#attempts + this.#flaps, this.#clock.random(), this.#backoff),
       outcome.delay ?? 0,
     );
     this.#reconnectIn = wait;
@@ -611,6 +649,25 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
       this.#reconnectIn = null;
       this.#next();
     });
+  }
+
+  /**
+   * A connection that reached READY or RESUMED resets the attempts, so without this a gateway that
+   * ends every connection right after its answer would be reconnected to at once, forever: two
+   * processes resuming one session take it from each other hundreds of times a second. Such short
+   * connections count toward the backoff until one lasts.
+   */
+  #countFlap(): void {
+    if (this.#activeSince === null) return;
+    const short = this.#clock.now() - this.#activeSince < STABLE_AFTER_MS;
+    this.#activeSince = null;
+    this.#flaps = short ? this.#flaps + 1 : 0;
+    if (this.#flaps === 3) {
+      this.#log.warn(
+        `connections keep ending within ${STABLE_AFTER_MS / 1000} s of READY or RESUMED; backing off ` +
+          '(is another process resuming this session?)',
+      );
+    }
   }
 
   #endLoop(fatal?: GatewayCloseError): void {
@@ -624,6 +681,13 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     if (this.#status === 'closed') return;
     const resumable = this.#stop?.resumable ?? false;
     if (!resumable) this.#forgetSession();
+    else {
+      // The session is kept at the last event the application took; the ones still buffered are
+      // not delivered after all, since a resume of the kept session brings them again.
+      const kept = this.session;
+      if (kept) this.#sequence = kept.sequence;
+      this.#queue?.clear();
+    }
     this.#finalSave = this.#saveSession();
     this.#end('closed');
     this.#emitState();
@@ -1089,6 +1153,11 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
 
   #advance(s: number): void {
     if (this.#sequence === null || s > this.#sequence) this.#sequence = s;
+    if (this.#store && this.#saveTimer === null) {
+      // A process that dies without close() resumes from the last save: saving while events flow
+      // bounds what it gets twice, and keeps its sequence inside the gateway's replay window.
+      this.#saveTimer = this.#clock.setTimeout(() => void this.#saveSession(), SAVE_EVERY_MS);
+    }
   }
 
   #forgetSession(): void {
@@ -1118,6 +1187,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     };
     // READY starts the session's numbering; anything seen before it belonged to no session.
     this.#sequence = s ?? 0;
+    this.#floor = this.#sequence;
     this.#log.info(`ready: session ${d.session_id}, ${d.guilds?.length ?? 0} guilds`);
     this.#becameActive(conn);
     this.emit('ready', d);
@@ -1134,6 +1204,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     conn.timer?.cancel();
     conn.timer = null;
     this.#attempts = 0;
+    this.#activeSince = this.#clock.now();
     this.#wasActive = true;
     this.#firstActive?.resolve();
     this.#firstActive = null;
@@ -1256,6 +1327,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
 
   async #saveSession(): Promise<void> {
     if (!this.#store) return;
+    this.#saveTimer?.cancel();
+    this.#saveTimer = null;
     try {
       await this.#store.set(this.shardId, this.session);
     } catch (error) {

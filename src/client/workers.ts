@@ -19,6 +19,7 @@
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { type Clock, systemClock, type Timer } from '../clock.js';
 import { consoleLogger, type Logger, type LogLevel, silentLogger } from '../logger.js';
 import { shardForGuild } from '../protocol/snowflake.js';
 import { PayloadTooLargeError, ShardClosedError } from './errors.js';
@@ -26,7 +27,7 @@ import { closingIterator, EventQueue } from './event-queue.js';
 import type { LatencyStats } from './heartbeat.js';
 import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
 import { isSessionInfo, type SessionInfo, type SessionStore } from './session.js';
-import { type Dispatch, Shard, type ShardOptions, type ShardStatus } from './shard.js';
+import { type Dispatch, SAVE_EVERY_MS, Shard, type ShardOptions, type ShardStatus } from './shard.js';
 
 /** Shard options that can cross a thread boundary (no functions, clocks or stores). */
 export type WorkerShardOptions = Pick<
@@ -54,8 +55,13 @@ export interface WorkerShardManagerOptions extends WorkerShardOptions {
   identifyQueue?: IdentifyQueue;
   /** Dispatch types the application wants, filtered in the workers (default: all). */
   events?: readonly string[] | null;
-  /** Sessions to resume at start, and where they are saved on READY, RESUMED and close. */
+  /**
+   * Sessions to resume at start, and where they are saved: on READY, RESUMED and close, and within
+   * 5 s of the events delivered.
+   */
   sessionStore?: SessionStore;
+  /** The main thread's clock, which times those saves (the workers' shards keep the system clock). */
+  clock?: Clock;
   /** Log level for the workers' shards and the manager (they log to stderr; default silent). */
   logLevel?: LogLevel;
   /** Dispatches buffered for a `for await` consumer (default 10,000). */
@@ -153,6 +159,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
   readonly #log: Logger;
   /** start()'s read of the session store. */
   #loading: Promise<void> | null = null;
+  #saveTimer: Timer | null = null;
   readonly #workers: WorkerRecord[] = [];
   readonly #queue: EventQueue<Dispatch>;
   readonly #pendingSends = new Map<
@@ -243,6 +250,11 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
       if (isSessionInfo(saved) && saved.shardCount === this.shardCount) {
         record.session = saved;
         record.delivered = saved.sequence;
+      } else if (saved !== undefined) {
+        const what = isSessionInfo(saved)
+          ? `from ${saved.shardCount} shards, not ${this.shardCount}`
+          : 'not one';
+        this.#log.warn(`shard ${id}'s stored session is ${what}; identifying instead`);
       }
     }
   }
@@ -338,12 +350,13 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
 
   /**
    * The session a shard resumes with when its worker is gone: the last the worker reported, from
-   * the last dispatch the application received (not the last the worker saw).
+   * the last dispatch the application received (not the last the worker saw). Events still in the
+   * buffer are delivered anyway, so `keep` (for a later process) also goes back before them.
    */
-  #remembered(shardId: number): SessionInfo | null {
+  #remembered(shardId: number, keep = false): SessionInfo | null {
     const record = this.#shards.get(shardId)!;
     if (!record.session || record.status === 'fatally-closed') return null;
-    return this.#atDelivered(record.session);
+    return keep ? this.#toKeep(record.session) : this.#atDelivered(record.session);
   }
 
   /**
@@ -352,6 +365,16 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
    */
   #atDelivered(session: SessionInfo): SessionInfo {
     return { ...session, sequence: this.#shards.get(session.shardId)!.delivered };
+  }
+
+  /**
+   * `session` as a later process must resume it: before the oldest of its events still waiting in
+   * the buffer, which go with this process.
+   */
+  #toKeep(session: SessionInfo): SessionInfo {
+    const at = this.#atDelivered(session);
+    const waiting = this.#queue.find((e) => e.shardId === session.shardId && e.s !== null)?.s;
+    return waiting == null ? at : { ...at, sequence: Math.min(at.sequence, waiting - 1) };
   }
 
   #onMessage(worker: WorkerRecord, message: FromWorker): void {
@@ -409,6 +432,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
           }
           if (buffered && !this.#queue.push(event)) full = true;
         }
+        this.#saveSoon();
         // Acknowledge now, or when the application has drained the buffer.
         if (full) this.#unacked.push(worker);
         else worker.thread.postMessage({ type: 'ack' } satisfies ToWorker);
@@ -432,7 +456,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
           record.delivered = message.session.sequence;
           record.awaiting = null;
         }
-        if (message.session) void this.#save([this.#atDelivered(message.session)]);
+        if (message.session) void this.#save([this.#toKeep(message.session)]);
         return;
       }
       case 'fatal': {
@@ -524,6 +548,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
 
   async #close(options: { resumable?: boolean }): Promise<SessionInfo[]> {
     this.#closing = true;
+    this.#saveTimer?.cancel();
     this.#startup?.reject(new ShardClosedError('closed before every shard was ready'));
     this.#startup = null;
     // Before start() has spawned them, there are no workers yet.
@@ -538,14 +563,14 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
             const remembered = () =>
               resolve(
                 options.resumable
-                  ? worker.shardIds.map((id) => this.#remembered(id)).filter((s) => s !== null)
+                  ? worker.shardIds.map((id) => this.#remembered(id, true)).filter((s) => s !== null)
                   : [],
               );
             if (worker.exited) return remembered();
             const done = (message: FromWorker) => {
               if (message.type !== 'closed') return;
               worker.thread.off('message', done);
-              resolve(message.sessions.map((session) => this.#atDelivered(session)));
+              resolve(message.sessions.map((session) => this.#toKeep(session)));
             };
             worker.thread.on('message', done);
             worker.thread.once('exit', remembered);
@@ -565,13 +590,26 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
       await this.#loading;
       const spawned = new Set(workers.flatMap((w) => w.shardIds));
       for (const id of this.#shards.keys()) {
-        const session = spawned.has(id) ? null : this.#remembered(id);
+        const session = spawned.has(id) ? null : this.#remembered(id, true);
         if (session) all.push(session);
       }
       await this.#save(all);
+      // The sessions were kept before the events still buffered, which a resume brings again.
+      this.#queue.clear();
     }
     this.#queue.end();
     return all;
+  }
+
+  /** Saves every session within `SAVE_EVERY_MS` of the events delivered, as a Shard does. */
+  #saveSoon(): void {
+    if (!this.#options.sessionStore || this.#saveTimer || this.#closing) return;
+    this.#saveTimer = (this.#options.clock ?? systemClock).setTimeout(() => {
+      this.#saveTimer = null;
+      if (this.#closing) return;
+      const ids = [...this.#shards.keys()];
+      void this.#save(ids.map((id) => this.#remembered(id, true)).filter((s) => s !== null));
+    }, SAVE_EVERY_MS);
   }
 
   /** Writes sessions to the store; a store that fails is logged, as a Shard does, not thrown. */

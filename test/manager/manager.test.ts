@@ -175,6 +175,36 @@ test('the merged stream tags events with their shard; commands reach the shard t
   await emu.close();
 });
 
+test('a resumable close keeps each session at the last event the merged loop took; resumes bring the rest', async () => {
+  const emu = await startEmulator({ guilds: 4, identifyInterval: 0 });
+  const manager = managerFor(emu, 2, { identifyQueue: new LocalIdentifyQueue({ window: 0 }) });
+  let read = 0;
+  for (const i of [0, 1]) manager.shard(i)!.on('dispatch', () => read++);
+  await manager.start();
+  const ids = [0, 1].map((i) => manager.shard(i)!.session!.sessionId);
+  for (const id of ids) await emu.burst(id, 200);
+  const logged = () => ids.reduce((n, id) => n + emu.session(id)!.log().length, 0);
+  const iterator = manager[Symbol.asyncIterator]();
+  await until(() => read === logged(), 'both bursts in the merged buffer');
+  const taken: Dispatch[] = [];
+  for (let i = 0; i < 150; i++) taken.push((await iterator.next()).value as Dispatch);
+  const saved = await manager.close({ resumable: true });
+  assert.equal((await iterator.next()).done, true, 'buffered events delivered after the close');
+  const seen: Dispatch[][] = [[], []];
+  for (const e of taken) seen[e.shardId]!.push(e);
+  const again = managerFor(emu, 2, {
+    identifyQueue: new LocalIdentifyQueue({ window: 0 }),
+    perShard: (id) => ({ session: saved.find((s) => s.shardId === id)! }),
+  });
+  for (const s of saved) assert.equal(s.sequence, seen[s.shardId]!.at(-1)?.s ?? 0, `shard ${s.shardId}`);
+  again.on('dispatch', (e) => seen[e.shardId]!.push(e));
+  await again.start();
+  await until(() => seen[0]!.length + seen[1]!.length === logged(), 'the replays');
+  for (const i of [0, 1]) assertExactlyOnce(emu, seen[i]!, [ids[i]!]);
+  await again.close();
+  await emu.close();
+});
+
 test("a slow reader of the merged stream pauses the shards that filled it, loses nothing, and keeps the application's own pause", async () => {
   const emu = await startEmulator({ guilds: 4, identifyInterval: 0, maxConcurrency: 2 });
   const manager = managerFor(emu, 2, { maxConcurrency: 2, bufferSize: 50 });

@@ -6,10 +6,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PresenceUpdateStatus } from 'discord-api-types/v10';
+import { SAVE_EVERY_MS } from '../../src/client/shard.js';
 import type { Emulator } from '../../src/emulator/index.js';
 import {
   type Dispatch,
   LocalIdentifyQueue,
+  ManualClock,
   MemorySessionStore,
   PayloadTooLargeError,
   ShardClosedError,
@@ -19,21 +21,25 @@ import {
 import { startEmulator, TOKEN, until } from '../shard/harness.js';
 
 /** 4 shards on 2 workers against `emu`, with a queue of `maxConcurrency` buckets and a `window` ms. */
+function workersOptions(emu: Emulator, maxConcurrency = 4, window = 0, events?: string[]) {
+  return {
+    token: TOKEN,
+    intents: 'ALL' as const,
+    gatewayUrl: emu.gatewayUrl,
+    shardCount: 4,
+    workers: 2,
+    identifyQueue: new LocalIdentifyQueue({ maxConcurrency, window }),
+    ...(events ? { events } : {}),
+  };
+}
+
 function workersFor(
   emu: Emulator,
   maxConcurrency: number,
   window: number,
   events?: string[],
 ): WorkerShardManager {
-  return new WorkerShardManager({
-    token: TOKEN,
-    intents: 'ALL',
-    gatewayUrl: emu.gatewayUrl,
-    shardCount: 4,
-    workers: 2,
-    identifyQueue: new LocalIdentifyQueue({ maxConcurrency, window }),
-    ...(events ? { events } : {}),
-  });
+  return new WorkerShardManager(workersOptions(emu, maxConcurrency, window, events));
 }
 
 /** 4 started shards on 2 workers, every dispatch collected, each session with a burst of `burst` events behind it. */
@@ -146,6 +152,61 @@ test("a resumable close while a worker is down returns its shards' sessions from
     assert.equal(s.sessionId, live.id, `shard ${s.shardId}: another session`);
     assert.equal(s.sequence, last.s, `shard ${s.shardId}: not the last delivered sequence`);
   }
+  await emu.close();
+});
+
+test('a resumable close keeps each session at the last event the loop took; a new manager resumes the rest', async () => {
+  const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
+  const store = new MemorySessionStore();
+  const manager = new WorkerShardManager({ ...workersOptions(emu), sessionStore: store });
+  let arrived = 0;
+  manager.on('dispatch', () => arrived++);
+  const iterator = manager[Symbol.asyncIterator]();
+  await manager.start();
+  const sessions = emu.sessions();
+  for (const s of sessions) await emu.burst(s.id, 200);
+  const total = () => sessions.reduce((n, s) => n + emu.session(s.id)!.log().length, 0);
+  await until(() => arrived === total(), 'every burst in the buffer');
+  const events: Dispatch[] = [];
+  for (let i = 0; i < 300; i++) events.push((await iterator.next()).value as Dispatch);
+  const saved = await manager.close({ resumable: true });
+  assert.equal((await iterator.next()).done, true, 'buffered events delivered after the close');
+  for (const s of saved) {
+    const last = events.filter((e) => e.shardId === s.shardId).at(-1)?.s ?? 0;
+    assert.equal(s.sequence, last, `shard ${s.shardId}: not the last event taken`);
+    assert.deepEqual(store.get(s.shardId), s, `shard ${s.shardId}: stored another sequence`);
+  }
+  const again = new WorkerShardManager({ ...workersOptions(emu), sessionStore: store });
+  again.on('dispatch', (e) => events.push(e));
+  await again.start();
+  await until(() => events.length >= total(), 'the replays');
+  assertDeliveredInOrder(emu, events);
+  await again.close();
+  await emu.close();
+});
+
+test('while events flow the store follows within SAVE_EVERY_MS of their delivery', async () => {
+  const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
+  const clock = new ManualClock();
+  const store = new MemorySessionStore();
+  const manager = new WorkerShardManager({ ...workersOptions(emu), sessionStore: store, clock });
+  const events: Dispatch[] = [];
+  manager.on('dispatch', (e) => events.push(e));
+  await manager.start();
+  const sessions = emu.sessions();
+  for (const s of sessions) await emu.burst(s.id, 100);
+  const total = () => sessions.reduce((n, s) => n + emu.session(s.id)!.log().length, 0);
+  await until(() => events.length === total(), 'every burst');
+  const lastOf = (shardId: number) => events.filter((e) => e.shardId === shardId).at(-1)!.s;
+  clock.advance(SAVE_EVERY_MS - 1);
+  await new Promise((r) => setImmediate(r));
+  assert.ok(
+    [0, 1, 2, 3].every((id) => store.get(id)!.sequence < lastOf(id)),
+    'saved before its time',
+  );
+  clock.advance(1);
+  await until(() => [0, 1, 2, 3].every((id) => store.get(id)!.sequence === lastOf(id)), 'the saves');
+  await manager.close();
   await emu.close();
 });
 

@@ -6,11 +6,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { inspect } from 'node:util';
+import { SAVE_EVERY_MS } from '../../src/client/shard.js';
 import type { Emulator } from '../../src/emulator/index.js';
 import {
   consoleLogger,
   type Dispatch,
   GatewayCloseError,
+  ManualClock,
   MemorySessionStore,
   type SessionInfo,
 } from '../../src/index.js';
@@ -238,6 +240,94 @@ test('a session saved at close is resumed by a new shard with exactly the missed
   assertExactlyOnce(emu, [...before, ...afterRestart], [id]);
   assert.equal(afterRestart.filter((e) => e.t === 'TYPING_START').length, 30);
   await second.close();
+});
+
+test('a resumable close keeps the session at the last event a loop took; the buffered rest comes with the resume', async () => {
+  const first = shardFor(emu);
+  await first.connect();
+  const id = first.session!.sessionId;
+  await emu.burst(id, 300);
+  const log = () => emu.session(id)!.log().length;
+  await until(() => first.buffer.size === log(), 'the burst in the buffer');
+  const iterator = first[Symbol.asyncIterator]();
+  const taken: Dispatch[] = [];
+  for (let i = 0; i < 50; i++) taken.push((await iterator.next()).value as Dispatch);
+  const saved = await first.close({ resumable: true });
+  assert.equal(saved?.sequence, taken.at(-1)!.s, 'not the sequence of the last event taken');
+  assert.equal((await iterator.next()).done, true, 'buffered events delivered after the close');
+  const second = shardFor(emu, { session: saved! });
+  const rest = collect(second);
+  await second.connect();
+  await until(() => taken.length + rest.length === log(), 'the replay');
+  assertExactlyOnce(emu, [...taken, ...rest], [id]);
+  await second.close();
+});
+
+test('while events flow the store follows within SAVE_EVERY_MS, so a process that dies replays little', async () => {
+  // Its own gateway: the shard's heartbeats run on the manual clock, so the gateway must not expect them.
+  const gateway = await startEmulator({ heartbeatInterval: 60_000 });
+  const clock = new ManualClock();
+  const store = new MemorySessionStore();
+  const shard = shardFor(gateway, { sessionStore: store, clock });
+  const events = collect(shard);
+  await shard.connect();
+  const id = shard.session!.sessionId;
+  const atReady = store.get(0)!.sequence;
+  await gateway.burst(id, 100);
+  await until(() => events.length === gateway.session(id)!.log().length, 'the burst');
+  clock.advance(SAVE_EVERY_MS - 1);
+  assert.equal(store.get(0)!.sequence, atReady, 'saved before its time');
+  clock.advance(1);
+  assert.equal(store.get(0)!.sequence, events.at(-1)!.s);
+  await shard.close();
+  await gateway.close();
+});
+
+test('two shards resuming one session back off instead of taking it from each other in a loop', async () => {
+  // Its own gateway: the shards' heartbeats and backoff run on the manual clock.
+  const gateway = await startEmulator({ heartbeatInterval: 60_000 });
+  const clock = new ManualClock();
+  const warnings: string[] = [];
+  const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error() {} };
+  const a = shardFor(gateway, { clock, logger });
+  await a.connect();
+  const b = shardFor(gateway, { clock, logger, session: a.session! });
+  const before = gateway.counters.resumes;
+  await b.connect();
+  await new Promise((r) => setTimeout(r, 300));
+  const untimed = gateway.counters.resumes - before;
+  assert.ok(untimed <= 2, `${untimed} resumes without waiting for the clock`);
+  for (let i = 0; i < 10; i++) {
+    clock.advance(100);
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  const rounds = gateway.counters.resumes - before;
+  assert.ok(rounds <= 2 + 10 * 2, `${rounds} resumes in 1 s of backoff`);
+  assert.ok(rounds >= 3, 'the shards stopped trying');
+  assert.ok(
+    warnings.some((w) => /another process/.test(w)),
+    'no warning about the fight',
+  );
+  await Promise.all([a.close(), b.close()]);
+  await gateway.close();
+});
+
+test('a stored session from another shard count is not resumed, and the log says why', async () => {
+  const first = shardFor(emu, { shardId: 0, shardCount: 2 });
+  await first.connect();
+  const store = new MemorySessionStore();
+  store.set(0, (await first.close({ resumable: true }))!);
+  const warnings: string[] = [];
+  const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error() {} };
+  const shard = shardFor(emu, { sessionStore: store, logger });
+  const events = collect(shard);
+  await shard.connect();
+  assert.equal(events[0]?.t, 'READY');
+  assert.ok(
+    warnings.some((w) => /from 2 shards, not 1/.test(w)),
+    warnings.join('\n'),
+  );
+  await shard.close();
 });
 
 test('close() without resumable ends the session: a later resume is refused', async () => {
