@@ -48,14 +48,21 @@ class SystemTimer implements Timer {
   }
 }
 
-/** Resolves after `ms` on `clock`, or rejects when `signal` aborts first. */
+/**
+ * Resolves after `ms` on `clock`, or rejects when `signal` aborts first. The wait keeps the process
+ * alive: someone is awaiting it, and an exit in the middle would drop their work without a word.
+ */
 export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
-    const timer = clock.setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
+    const timer = clock.setTimeout(
+      () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      ms,
+      { keepAlive: true },
+    );
     function onAbort() {
       timer.cancel();
       reject(signal?.reason);

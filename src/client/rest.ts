@@ -41,44 +41,93 @@ export class RestError extends Error {
   }
 }
 
+/** Both answers are a few hundred bytes; anything far larger is not Discord's. */
+const MAX_BODY = 64 * 1024;
+/** A request (answer and body) that takes longer than this has failed. */
+export const REQUEST_TIMEOUT_MS = 15_000;
+/** A 429 that asks for a longer wait than this is reported rather than slept through. */
+const MAX_RETRY_AFTER_S = 60;
+
 async function get(path: string, token: Secret | null, options: RestOptions): Promise<unknown> {
   const api = (options.api ?? DEFAULT_API).replace(/\/+$/, '');
   const clock = options.clock ?? systemClock;
   const maxRetries = options.maxRetries ?? 3;
   const headers: Record<string, string> = { 'user-agent': 'DiscordBot (dusk, 0.1)' };
   if (token) headers.authorization = `Bot ${token.reveal()}`;
+  const what = `GET ${api}${path}`;
   for (let attempt = 0; ; attempt++) {
-    let response: Response;
+    const timeout = new AbortController();
+    const timer = clock.setTimeout(() => timeout.abort(), REQUEST_TIMEOUT_MS);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout.signal]) : timeout.signal;
+    let status: number;
+    let retryHeader: string | null;
+    let text: string;
     try {
-      response = await fetch(`${api}${path}`, { headers, signal: options.signal ?? null });
+      const response = await fetch(`${api}${path}`, { headers, signal });
+      status = response.status;
+      retryHeader = response.headers.get('retry-after');
+      text = await readBody(response, what);
     } catch (cause) {
-      throw new RestError(0, `GET ${api}${path} failed: ${(cause as Error).message}`);
+      if (cause instanceof RestError) throw cause;
+      if (options.signal?.aborted) throw options.signal.reason;
+      const why = timeout.signal.aborted
+        ? `no complete answer within ${REQUEST_TIMEOUT_MS / 1000} s`
+        : (cause as Error).message;
+      throw new RestError(0, `${what} failed: ${why}`);
+    } finally {
+      timer.cancel();
     }
-    if (response.status === 429 && attempt < maxRetries) {
-      const body = (await response.json().catch(() => ({}))) as { retry_after?: unknown };
-      const header = Number(response.headers.get('retry-after'));
-      const seconds =
-        typeof body.retry_after === 'number' ? body.retry_after : Number.isFinite(header) ? header : 1;
+    if (status === 429 && attempt < maxRetries) {
+      const body = parseJson(text) as { retry_after?: unknown } | undefined;
+      const header = Number(retryHeader);
+      const given = typeof body?.retry_after === 'number' ? body.retry_after : header;
+      const seconds = Number.isFinite(given) && given >= 0 ? given : 1;
+      if (seconds > MAX_RETRY_AFTER_S) {
+        throw new RestError(429, `${what}: rate limited for ${Math.ceil(seconds)} s; not waiting that long`);
+      }
       await sleep(clock, Math.ceil(seconds * 1000), options.signal);
       continue;
     }
-    if (response.status === 401) {
-      throw new RestError(401, `GET ${api}${path}: 401 Unauthorized; the bot token is invalid or was reset`);
+    if (status === 401) {
+      throw new RestError(401, `${what}: 401 Unauthorized; the bot token is invalid or was reset`);
     }
-    if (!response.ok) {
-      const text = await response.text().catch(() => '');
-      throw new RestError(
-        response.status,
-        `GET ${api}${path}: HTTP ${response.status} ${text.slice(0, 200)}`,
-      );
-    }
-    try {
-      return await response.json();
-    } catch {
-      throw new RestError(response.status, `GET ${api}${path}: the response is not JSON`);
-    }
+    if (status < 200 || status > 299)
+      throw new RestError(status, `${what}: HTTP ${status} ${text.slice(0, 200)}`);
+    const body = parseJson(text);
+    if (body === undefined) throw new RestError(status, `${what}: the response is not JSON`);
+    return body;
   }
 }
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The body as text, refused past `MAX_BODY` bytes instead of read to the end. */
+async function readBody(response: Response, what: string): Promise<string> {
+  if (!response.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    size += chunk.byteLength;
+    if (size > MAX_BODY) {
+      await response.body.cancel().catch(() => {});
+      throw new RestError(response.status, `${what}: the answer is over ${MAX_BODY / 1024} KiB`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** More shards than any bot could need: a count past it is not an answer to trust. */
+const MAX_SHARDS = 1 << 16;
+
+const isCount = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): boolean =>
+  Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
 
 /** `GET /gateway/bot`: the URL, recommended shard count and session start limit. */
 export async function fetchGatewayBot(
@@ -90,12 +139,17 @@ export async function fetchGatewayBot(
   const limit = body?.session_start_limit;
   if (
     typeof body?.url !== 'string' ||
-    !Number.isInteger(body.shards) ||
+    !isCount(body.shards, 1, MAX_SHARDS) ||
     !limit ||
-    !Number.isInteger(limit.max_concurrency) ||
-    !Number.isInteger(limit.remaining)
+    !isCount(limit.max_concurrency, 1, MAX_SHARDS) ||
+    !isCount(limit.remaining, 0) ||
+    !isCount(limit.total, 0) ||
+    !(typeof limit.reset_after === 'number' && limit.reset_after >= 0)
   ) {
-    throw new RestError(200, 'GET /gateway/bot returned an unexpected body');
+    throw new RestError(
+      200,
+      `GET /gateway/bot returned an unexpected body: ${JSON.stringify(body).slice(0, 200)}`,
+    );
   }
   return body as GatewayBotInfo;
 }
