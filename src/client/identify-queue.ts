@@ -15,6 +15,8 @@
  * waiter until the limit's reset time, says so in the logs, and then carries on. `update()` takes the
  * fresh numbers from `GET /gateway/bot`.
  */
+
+import { duration, integer } from '../check.js';
 import { type Clock, systemClock, type Timer } from '../clock.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { IDENTIFY_WINDOW_MS } from '../protocol/opcodes.js';
@@ -95,11 +97,9 @@ export class LocalIdentifyQueue implements IdentifyQueue {
 
   constructor(options: LocalIdentifyQueueOptions = {}) {
     const mc = options.maxConcurrency ?? options.sessionStartLimit?.max_concurrency ?? 1;
-    if (!Number.isInteger(mc) || mc < 1)
-      throw new RangeError(`maxConcurrency must be a positive integer, got ${mc}`);
-    this.maxConcurrency = mc;
-    this.window = options.window ?? IDENTIFY_WINDOW_MS;
-    this.reserve = options.reserve ?? 1;
+    this.maxConcurrency = integer('maxConcurrency', mc, 1);
+    this.window = duration('window', options.window ?? IDENTIFY_WINDOW_MS);
+    this.reserve = integer('reserve', options.reserve ?? 1, 0);
     this.#clock = options.clock ?? systemClock;
     this.#log = options.logger ?? silentLogger;
     if (options.sessionStartLimit) this.update(options.sessionStartLimit);

@@ -15,6 +15,7 @@
  * instead of growing memory, and nothing is dropped.
  */
 import { EventEmitter } from 'node:events';
+import { shardIds as checkShardIds } from '../check.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { shardForGuild } from '../protocol/snowflake.js';
 import type { GatewayCloseError } from './errors.js';
@@ -83,8 +84,7 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
         maxConcurrency: this.maxConcurrency,
         ...(options.clock ? { clock: options.clock } : {}),
       });
-    const ids = shardIds ?? Array.from({ length: shardCount }, (_, i) => i);
-    if (new Set(ids).size !== ids.length) throw new RangeError('shardIds has duplicates');
+    const ids = checkShardIds(shardIds ?? Array.from({ length: shardCount }, (_, i) => i), shardCount);
     this.#queue = new EventQueue<Dispatch>(options.bufferSize ?? 10_000, () => {
       // Released from a copy: a shard held again while this runs must stay in the set.
       const held = [...this.#held];

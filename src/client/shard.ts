@@ -32,6 +32,7 @@ import type {
   GatewayVoiceStateUpdateData,
 } from 'discord-api-types/v10';
 import WebSocket from 'ws';
+import { duration, integer } from '../check.js';
 import { type Clock, systemClock, type Timer } from '../clock.js';
 import { type Logger, scopedLogger, silentLogger } from '../logger.js';
 import { closeAction, RESUMABLE_CLOSE_CODE } from '../protocol/close-codes.js';
@@ -345,8 +346,12 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     if (!Number.isInteger(shardId) || shardId < 0 || shardId >= shardCount) {
       throw new RangeError(`shardId must be an integer in [0, ${shardCount - 1}], got ${shardId}`);
     }
-    if (typeof options.token !== 'string' || options.token.trim() === '') {
+    if (typeof options.token !== 'string' || options.token.replace(/^Bot\s+/i, '').trim() === '') {
       throw new TypeError('a bot token is required');
+    }
+    const events = options.events ?? null;
+    if (events !== null && !(Array.isArray(events) && events.every((t) => typeof t === 'string'))) {
+      throw new TypeError('events must be a list of dispatch names, e.g. ["MESSAGE_CREATE"], or null');
     }
     const largeThreshold = options.largeThreshold ?? 50;
     if (!Number.isInteger(largeThreshold) || largeThreshold < 50 || largeThreshold > 250) {
@@ -374,7 +379,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.#intents = parseIntents(options.intents);
     this.#gatewayUrl = checkUrl(options.gatewayUrl ?? DEFAULT_GATEWAY, 'gatewayUrl');
     this.#compress = compress;
-    this.#wanted = options.events ? new Set(options.events) : null;
+    this.#wanted = events ? new Set(events) : null;
     this.#largeThreshold = largeThreshold;
     this.#presence = options.presence;
     this.#properties = withDefaults(options.properties, DEFAULT_PROPERTIES);
@@ -382,9 +387,12 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.#identifyQueue = options.identifyQueue ?? new LocalIdentifyQueue({ clock: this.#clock });
     this.#store = options.sessionStore;
     this.#log = scopedLogger(options.logger ?? silentLogger, `shard ${shardId}`);
-    this.#maxMessageSize = options.maxMessageSize ?? 128 * 1024 * 1024;
+    this.#maxMessageSize = integer('maxMessageSize', options.maxMessageSize ?? 128 * 1024 * 1024, 1);
     this.#timeouts = withDefaults(options.timeouts, DEFAULT_TIMEOUTS);
+    for (const [name, ms] of Object.entries(this.#timeouts)) duration(`timeouts.${name}`, ms, 1);
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
+    for (const [name, ms] of Object.entries(this.#backoff))
+      if (ms !== undefined) duration(`backoff.${name}`, ms);
     this.#sendLimit = options.sendLimit;
     // The gateway closes an oversized IDENTIFY with 4002, which would only be retried: refuse it here.
     const tooLarge = oversized(

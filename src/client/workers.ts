@@ -19,6 +19,7 @@
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { integer, shardIds } from '../check.js';
 import { type Clock, systemClock, type Timer } from '../clock.js';
 import { consoleLogger, type Logger, type LogLevel, silentLogger } from '../logger.js';
 import { shardForGuild } from '../protocol/snowflake.js';
@@ -180,7 +181,10 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
     if (!Number.isInteger(options.shardCount) || options.shardCount < 1) {
       throw new RangeError(`shardCount must be a positive integer, got ${options.shardCount}`);
     }
-    const ids = options.shardIds ?? Array.from({ length: options.shardCount }, (_, i) => i);
+    const ids = shardIds(
+      options.shardIds ?? Array.from({ length: options.shardCount }, (_, i) => i),
+      options.shardCount,
+    );
     // The options are checked here the way each worker's shards will check them, so a bad one (an
     // oversized IDENTIFY, an invalid URL) throws now instead of failing every worker it starts.
     new Shard({
@@ -195,7 +199,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
     this.shardCount = options.shardCount;
     this.identifyQueue =
       options.identifyQueue ?? new LocalIdentifyQueue({ maxConcurrency: options.maxConcurrency ?? 1 });
-    const workers = Math.max(1, Math.min(options.workers ?? availableParallelism(), ids.length));
+    const workers = Math.min(integer('workers', options.workers ?? availableParallelism(), 1), ids.length);
     // Consecutive shards share a bucket group; dealing them round-robin spreads each group's
     // startup over every worker.
     ids.forEach((shardId, i) => {

@@ -16,6 +16,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { GatewayIntentBits, PermissionFlagsBits } from 'discord-api-types/v10';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { duration, integer } from '../check.js';
 import { type Clock, systemClock, type Timer } from '../clock.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { closeAction } from '../protocol/close-codes.js';
@@ -134,6 +135,38 @@ const PERMISSION_GATED: ReadonlyMap<string, bigint> = (() => {
   ]);
 })();
 
+/** Throws on a number or token the emulator could not serve sensibly (the world checks its own). */
+function checkOptions(o: EmulatorOptions): void {
+  if (o.token !== undefined && (typeof o.token !== 'string' || o.token.trim() === '')) {
+    throw new TypeError('token must be a non-empty string');
+  }
+  const ms = (name: keyof EmulatorOptions, min = 0) => o[name] === undefined || duration(name, o[name], min);
+  const count = (name: keyof EmulatorOptions, min = 1) =>
+    o[name] === undefined || integer(name, o[name], min);
+  ms('heartbeatInterval', 1);
+  ms('heartbeatTimeoutFactor', 1);
+  ms('identifyInterval');
+  ms('resumeTimeout');
+  ms('reconnectCloseAfter');
+  ms('rate');
+  count('maxConcurrency');
+  count('shards');
+  count('shardMultiple');
+  count('replayBuffer');
+  count('zlibSplit');
+  count('allowedIntents', 0);
+  if (o.sendLimit) {
+    integer('sendLimit.limit', o.sendLimit.limit, 1);
+    duration('sendLimit.windowMs', o.sendLimit.windowMs, 1);
+  }
+  if (o.sessionStartLimit) {
+    const { total, remaining, resetAfter } = o.sessionStartLimit;
+    if (total !== undefined) integer('sessionStartLimit.total', total, 1);
+    if (remaining !== undefined) integer('sessionStartLimit.remaining', remaining, 0);
+    if (resetAfter !== undefined) duration('sessionStartLimit.resetAfter', resetAfter);
+  }
+}
+
 /** The bootstrap gateway (`/`) and `resume_gateway_url` (`/resume`, with or without a slash). */
 const GATEWAY_PATHS: ReadonlySet<string> = new Set(['/', '/resume', '/resume/']);
 
@@ -191,6 +224,7 @@ export class Emulator implements ConnectionHost {
   #controlBase = '';
 
   private constructor(options: EmulatorOptions) {
+    checkOptions(options);
     this.#init = options;
     this.clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;

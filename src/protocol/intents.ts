@@ -48,6 +48,9 @@ const NAMES: Readonly<Record<string, number>> = {
 export function parseIntents(spec: number | string | readonly string[]): number {
   if (typeof spec === 'number') return checkIntents(spec);
   const parts = typeof spec === 'string' ? spec.split(',') : spec;
+  if (!Array.isArray(parts) || !parts.every((part) => typeof part === 'string')) {
+    throw new TypeError('intents must be a number, a comma-separated string or a list of intent names');
+  }
   let bits = 0;
   for (const raw of parts) {
     const part = raw.trim().toUpperCase();
