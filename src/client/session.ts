@@ -5,10 +5,13 @@
  * session was identified with — fits in a small JSON object. Keeping it outside the process lets a
  * restarted bot resume where it stopped: Discord replays what happened meanwhile and the bot misses
  * nothing, without spending one of its daily session starts. The token is deliberately not part of
- * the session, so a saved session file is not a credential.
+ * the session, so a saved session file is not a credential; only a digest of it is, to tell which
+ * token a session belongs to.
  */
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { Secret } from '../redact.js';
 
 export interface SessionInfo {
   readonly sessionId: string;
@@ -18,6 +21,17 @@ export interface SessionInfo {
   readonly resumeUrl: string;
   readonly shardId: number;
   readonly shardCount: number;
+  /**
+   * A digest of the token the session was identified with: not the token, and no use as one. A
+   * stored session is only resumed with the same token, so a file from another bot or a test run
+   * never sends this bot's token to the gateway named in it. Sessions without it are accepted.
+   */
+  readonly owner?: string;
+}
+
+/** The `owner` of sessions identified with `token`: 96 bits of its SHA-256. */
+export function tokenOwner(token: Secret): string {
+  return createHash('sha256').update(token.reveal()).digest('base64url').slice(0, 16);
 }
 
 /** A ws:// or wss:// URL without a fragment (a websocket URL cannot have one): where a gateway connection can go. */
@@ -35,7 +49,8 @@ export function isSessionInfo(value: unknown): value is SessionInfo {
     Number.isInteger(v.sequence) &&
     isGatewayUrl(v.resumeUrl) &&
     Number.isInteger(v.shardId) &&
-    Number.isInteger(v.shardCount)
+    Number.isInteger(v.shardCount) &&
+    (v.owner === undefined || typeof v.owner === 'string')
   );
 }
 

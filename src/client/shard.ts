@@ -47,7 +47,7 @@ import { Heartbeater, type HeartbeatHooks, Latency, type LatencyStats } from './
 import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
 import { type Compression, checkCompressionAvailable, createInflater, type Inflater } from './inflate.js';
 import { RateLimiter, type RateLimiterState, reservedSlots } from './ratelimiter.js';
-import { isGatewayUrl, isSessionInfo, type SessionInfo, type SessionStore } from './session.js';
+import { isGatewayUrl, isSessionInfo, type SessionInfo, type SessionStore, tokenOwner } from './session.js';
 
 export type ShardStatus =
   | 'idle'
@@ -275,6 +275,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   readonly shardId: number;
   readonly shardCount: number;
   readonly #token: Secret;
+  /** `tokenOwner` of the token: sessions are only resumed with the token that made them. */
+  readonly #owner: string;
   readonly #intents: number;
   readonly #gatewayUrl: string;
   readonly #compress: Compression | null;
@@ -376,6 +378,10 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.shardId = shardId;
     this.shardCount = shardCount;
     this.#token = new Secret(options.token.replace(/^Bot\s+/i, ''));
+    this.#owner = tokenOwner(this.#token);
+    if (session?.owner !== undefined && session.owner !== this.#owner) {
+      throw new RangeError('the saved session was identified with another token');
+    }
     this.#intents = parseIntents(options.intents);
     this.#gatewayUrl = checkUrl(options.gatewayUrl ?? DEFAULT_GATEWAY, 'gatewayUrl');
     this.#compress = compress;
@@ -591,6 +597,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
             this.#log.warn(
               `the stored session is from ${stored.shardCount} shards, not ${this.shardCount}; identifying instead`,
             );
+          } else if (stored && stored.owner !== undefined && stored.owner !== this.#owner) {
+            this.#log.warn('the stored session was identified with another token; identifying instead');
           } else if (stored) {
             this.#session = stored;
             this.#sequence = stored.sequence;
@@ -1192,6 +1200,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
       resumeUrl,
       shardId: this.shardId,
       shardCount: this.shardCount,
+      owner: this.#owner,
     };
     // READY starts the session's numbering; anything seen before it belonged to no session.
     this.#sequence = s ?? 0;

@@ -23,11 +23,12 @@ import { integer, shardIds } from '../check.js';
 import { type Clock, systemClock, type Timer } from '../clock.js';
 import { consoleLogger, type Logger, type LogLevel, silentLogger } from '../logger.js';
 import { shardForGuild } from '../protocol/snowflake.js';
+import { Secret } from '../redact.js';
 import { PayloadTooLargeError, ShardClosedError } from './errors.js';
 import { closingIterator, EventQueue } from './event-queue.js';
 import type { LatencyStats } from './heartbeat.js';
 import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
-import { isSessionInfo, type SessionInfo, type SessionStore } from './session.js';
+import { isSessionInfo, type SessionInfo, type SessionStore, tokenOwner } from './session.js';
 import { type Dispatch, SAVE_EVERY_MS, Shard, type ShardOptions, type ShardStatus } from './shard.js';
 
 /** Shard options that can cross a thread boundary (no functions, clocks or stores). */
@@ -241,6 +242,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
   async #load(): Promise<void> {
     const store = this.#options.sessionStore;
     if (!store) return;
+    const owner = tokenOwner(new Secret(this.#options.token.replace(/^Bot\s+/i, '')));
     for (const [id, record] of this.#shards) {
       let saved: unknown;
       try {
@@ -251,14 +253,18 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         continue;
       }
       // Something that is not a session would fail in the worker at every restart; identify instead.
-      if (isSessionInfo(saved) && saved.shardCount === this.shardCount) {
-        record.session = saved;
-        record.delivered = saved.sequence;
-      } else if (saved !== undefined) {
-        const what = isSessionInfo(saved)
+      if (saved === undefined) continue;
+      const problem = !isSessionInfo(saved)
+        ? 'not a session'
+        : saved.shardCount !== this.shardCount
           ? `from ${saved.shardCount} shards, not ${this.shardCount}`
-          : 'not one';
-        this.#log.warn(`shard ${id}'s stored session is ${what}; identifying instead`);
+          : saved.owner !== undefined && saved.owner !== owner
+            ? 'identified with another token'
+            : null;
+      if (problem) this.#log.warn(`shard ${id}'s stored session is ${problem}; identifying instead`);
+      else {
+        record.session = saved as SessionInfo;
+        record.delivered = (saved as SessionInfo).sequence;
       }
     }
   }

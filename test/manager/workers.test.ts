@@ -210,6 +210,22 @@ test('while events flow the store follows within SAVE_EVERY_MS of their delivery
   await emu.close();
 });
 
+test('stored sessions identified with another token are not resumed', async () => {
+  const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
+  const store = new MemorySessionStore();
+  const first = new WorkerShardManager({ ...workersOptions(emu), sessionStore: store });
+  await first.start();
+  for (const s of await first.close({ resumable: true }))
+    store.set(s.shardId, { ...s, owner: 'another-bot' });
+  const { identifies, resumes } = emu.counters;
+  const again = new WorkerShardManager({ ...workersOptions(emu), sessionStore: store });
+  await again.start();
+  assert.equal(emu.counters.resumes, resumes, 'a foreign session was resumed');
+  assert.equal(emu.counters.identifies, identifies + 4);
+  await again.close();
+  await emu.close();
+});
+
 test('a restarted worker leaves its fatally closed shards closed', async () => {
   const { emu, manager, restarts } = await runningWorkers(0);
   const fatal: number[] = [];

@@ -330,6 +330,31 @@ test('a stored session from another shard count is not resumed, and the log says
   await shard.close();
 });
 
+test('a stored session identified with another token is not resumed with this one', async () => {
+  const first = shardFor(emu);
+  await first.connect();
+  const saved = (await first.close({ resumable: true }))!;
+  assert.equal(typeof saved.owner, 'string');
+  assert.ok(!JSON.stringify(saved).includes(TOKEN.split('.')[2]!), 'the session carries the token');
+  const foreign = { ...saved, owner: 'made-by-another-bot' };
+  assert.throws(() => shardFor(emu, { session: foreign }), /another token/);
+  const store = new MemorySessionStore();
+  store.set(0, foreign);
+  const warnings: string[] = [];
+  const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error() {} };
+  const shard = shardFor(emu, { sessionStore: store, logger });
+  const events = collect(shard);
+  const resumes = emu.counters.resumes;
+  await shard.connect();
+  assert.equal(events[0]?.t, 'READY');
+  assert.equal(emu.counters.resumes, resumes, 'the foreign session was resumed');
+  assert.ok(
+    warnings.some((w) => /another token/.test(w)),
+    warnings.join('\n'),
+  );
+  await shard.close();
+});
+
 test('close() without resumable ends the session: a later resume is refused', async () => {
   const shard = shardFor(emu);
   await shard.connect();
