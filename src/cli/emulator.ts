@@ -31,11 +31,19 @@ Runs a local Discord gateway (and its REST routes) with fault injection. Prints 
   --log-level LEVEL        debug, info, warn, error or silent (default warn)
 `;
 
-function integer(name: string, value: string | undefined, min = 0): number | undefined {
+function integer(
+  name: string,
+  value: string | undefined,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min)
-    throw new UsageError(`--${name} must be an integer of at least ${min}`);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(
+      `--${name} must be an integer ${max < Number.MAX_SAFE_INTEGER ? `from ${min} to ${max}` : `of at least ${min}`}`,
+    );
+  }
   return n;
 }
 
@@ -71,10 +79,12 @@ export function emulatorOptions(argv: string[]): EmulatorOptions | null {
     throw new UsageError((error as Error).message);
   }
   const rate = values.rate === undefined ? undefined : Number(values.rate);
-  if (rate !== undefined && !(rate >= 0)) throw new UsageError('--rate must be a number of at least 0');
+  if (rate !== undefined && !(Number.isFinite(rate) && rate >= 0)) {
+    throw new UsageError('--rate must be a finite number of at least 0');
+  }
   const options: EmulatorOptions = {
-    port: integer('port', values.port),
-    controlPort: integer('control-port', values['control-port']),
+    port: integer('port', values.port, 0, 65535),
+    controlPort: integer('control-port', values['control-port'], 0, 65535),
     guilds: integer('guilds', values.guilds, 1),
     shards: integer('shards', values.shards, 1),
     maxConcurrency: integer('max-concurrency', values['max-concurrency'], 1),

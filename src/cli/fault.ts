@@ -38,6 +38,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.control) throw new UsageError('--control URL is required');
+  if (!URL.canParse(values.control)) throw new UsageError(`--control must be a URL, got "${values.control}"`);
   if (positionals.length !== 1) throw new UsageError('give exactly one fault TYPE');
   let fault: ReturnType<typeof parseFault>;
   try {
@@ -56,9 +57,13 @@ export async function run(argv: string[]): Promise<number> {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ session: values.session, fault }),
   });
-  const body = (await response.json()) as { injected?: number; message?: string };
+  const body = (await response.json().catch(() => ({}))) as { injected?: unknown; message?: string };
   if (!response.ok) {
     process.stderr.write(`error: ${body.message ?? response.statusText}\n`);
+    return 1;
+  }
+  if (typeof body.injected !== 'number') {
+    process.stderr.write(`error: ${values.control} did not answer as a dusk emulator's control surface\n`);
     return 1;
   }
   process.stdout.write(`injected ${fault.type} into ${body.injected} session(s)\n`);

@@ -13,6 +13,7 @@
  * naming the code and what to change; usage mistakes exit 2 with the help (dusk.ts does that).
  */
 import { parseArgs } from 'node:util';
+import { MAX_SHARDS } from '../client/rest.js';
 import type { Emulator } from '../emulator/index.js';
 import {
   type Compression,
@@ -73,13 +74,15 @@ export function parseShardSpec(spec: string): ShardSelection {
   if (spec === 'auto') return { ids: [], count: null };
   if (/^\d+$/.test(spec)) {
     const count = Number(spec);
-    if (count < 1) throw new UsageError('--shards N needs N of at least 1');
+    if (count < 1 || count > MAX_SHARDS) throw new UsageError(`--shards N needs N from 1 to ${MAX_SHARDS}`);
     return { ids: range(0, count - 1), count };
   }
   const m = /^(\d+)-(\d+)\/(\d+)$/.exec(spec);
   if (!m) throw new UsageError(`--shards must be auto, N or A-B/N, got "${spec}"`);
   const [a, b, n] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (n < 1 || a > b || b >= n) throw new UsageError(`--shards ${spec}: need 0 <= A <= B < N`);
+  if (n < 1 || n > MAX_SHARDS || a > b || b >= n) {
+    throw new UsageError(`--shards ${spec}: need 0 <= A <= B < N <= ${MAX_SHARDS}`);
+  }
   return { ids: range(a, b), count: n };
 }
 

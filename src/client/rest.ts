@@ -124,7 +124,7 @@ async function readBody(response: Response, what: string): Promise<string> {
 }
 
 /** More shards than any bot could need: a count past it is not an answer to trust. */
-const MAX_SHARDS = 1 << 16;
+export const MAX_SHARDS = 1 << 16;
 
 const isCount = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): boolean =>
   Number.isInteger(v) && (v as number) >= min && (v as number) <= max;

@@ -18,7 +18,18 @@ describe('parseShardSpec', () => {
     assert.deepEqual(parseShardSpec('0-0/1'), { ids: [0], count: 1 });
   });
 
-  for (const bad of ['0', '4-2/8', '0-8/8', '1-2', '-1', 'x', '1/2', '2-3/0']) {
+  for (const bad of [
+    '0',
+    '4-2/8',
+    '0-8/8',
+    '1-2',
+    '-1',
+    'x',
+    '1/2',
+    '2-3/0',
+    '99999999999999999999',
+    '0-1/65537',
+  ]) {
     test(`"${bad}" is a usage error`, () => assert.throws(() => parseShardSpec(bad), UsageError));
   }
 });

@@ -56,7 +56,10 @@ test('usage mistakes exit 2 with help', async () => {
   for (const args of [
     ['emulator', '--guilds', 'many'],
     ['emulator', '--chaos', 'often'],
+    ['emulator', '--rate', 'Infinity'],
+    ['emulator', '--port', '70000'],
     ['fault', 'drop'],
+    ['fault', '--control', 'not-a-url', 'drop'],
     ['nope'],
   ]) {
     const result = await output(dusk(...args));
