@@ -146,3 +146,12 @@ test('a process with nothing else to do waits out a 429 instead of exiting', asy
   });
   assert.deepEqual(out, { code: 0, stdout: `${BODY.shards}\n` });
 });
+
+test('an error body that echoes the token is redacted before it is cut short', async () => {
+  // Cut at 200 characters, a token starting at 190 would otherwise leave its first part in the message.
+  answers = [{ status: 500, body: `${'x'.repeat(190)}${TOKEN}` }];
+  await assert.rejects(fetchGatewayBot(TOKEN, { api }), (error: RestError) => {
+    assert.ok(!error.message.includes(TOKEN.slice(0, 10)), error.message);
+    return true;
+  });
+});

@@ -92,7 +92,7 @@ async function get(path: string, token: Secret | null, options: RestOptions): Pr
       throw new RestError(401, `${what}: 401 Unauthorized; the bot token is invalid or was reset`);
     }
     if (status < 200 || status > 299)
-      throw new RestError(status, `${what}: HTTP ${status} ${text.slice(0, 200)}`);
+      throw new RestError(status, `${what}: HTTP ${status} ${redact(text).slice(0, 200)}`);
     const body = parseJson(text);
     if (body === undefined) throw new RestError(status, `${what}: the response is not JSON`);
     return body;
