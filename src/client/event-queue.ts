@@ -17,7 +17,12 @@ export class EventQueue<T> {
   /** Readers waiting on an empty buffer, in call order (next() may be called again before it settles). */
   #waiting: Array<{ resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void }> = [];
   #ended = false;
+  /** Set by stop(): nothing more is delivered, though the pending events stay until clear(). */
+  #stopped = false;
   #error: unknown = undefined;
+  /** Events pushed and delivered so far: owners compare them to tell which pending events are old. */
+  pushed = 0;
+  taken = 0;
   #onDrain: () => void;
 
   /** Throws unless `highWaterMark` is a valid size, for owners that create their queue later. */
@@ -27,7 +32,12 @@ export class EventQueue<T> {
     }
   }
 
-  constructor(highWaterMark: number, onDrain: () => void) {
+  /** `onTaken` sees each event as it is delivered (a manager counts them per shard). */
+  constructor(
+    highWaterMark: number,
+    onDrain: () => void,
+    readonly onTaken: ((item: T) => void) | null = null,
+  ) {
     EventQueue.check(highWaterMark);
     this.highWaterMark = highWaterMark;
     this.lowWaterMark = Math.floor(highWaterMark / 2);
@@ -51,6 +61,16 @@ export class EventQueue<T> {
     return undefined;
   }
 
+  /**
+   * Delivers nothing more: iteration ends at once, while the pending events stay for `find` until
+   * `clear()`. A resumable close stops its buffer first, so what it keeps and what the application
+   * took cannot overlap.
+   */
+  stop(): void {
+    this.#stopped = true;
+    this.end();
+  }
+
   /** Drops the events not yet delivered: after a resumable close, a resume brings them again. */
   clear(): void {
     this.#items = [];
@@ -60,8 +80,11 @@ export class EventQueue<T> {
   /** Adds an event; returns false when the buffer has reached its high-water mark. */
   push(item: T): boolean {
     if (this.#ended) return true;
+    this.pushed++;
     const reader = this.#waiting.shift();
     if (reader) {
+      this.taken++;
+      this.onTaken?.(item);
       reader.resolve({ value: item, done: false });
       return true;
     }
@@ -78,10 +101,12 @@ export class EventQueue<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
-    if (this.size > 0) {
+    if (this.size > 0 && !this.#stopped) {
+      this.taken++;
       const wasFull = this.full;
       const value = this.#items[this.#head] as T;
       this.#items[this.#head++] = undefined;
+      this.onTaken?.(value);
       if (this.#head === this.#items.length) {
         this.#items.length = 0;
         this.#head = 0;

@@ -65,6 +65,8 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
   readonly identifyQueue: IdentifyQueue;
   readonly #shards = new Map<number, Shard>();
   readonly #queue: EventQueue<Dispatch>;
+  /** Per shard, events put in the merged buffer and handed out of it. */
+  readonly #counts = new Map<number, { pushed: number; taken: number }>();
   /** Shards stopped because the queue filled up; they read again when it drains. */
   readonly #held = new Set<Shard>();
   #iterated = false;
@@ -85,12 +87,16 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
         ...(options.clock ? { clock: options.clock } : {}),
       });
     const ids = checkShardIds(shardIds ?? Array.from({ length: shardCount }, (_, i) => i), shardCount);
-    this.#queue = new EventQueue<Dispatch>(options.bufferSize ?? 10_000, () => {
-      // Released from a copy: a shard held again while this runs must stay in the set.
-      const held = [...this.#held];
-      this.#held.clear();
-      for (const shard of held) shard[holdReading](false);
-    });
+    this.#queue = new EventQueue<Dispatch>(
+      options.bufferSize ?? 10_000,
+      () => {
+        // Released from a copy: a shard held again while this runs must stay in the set.
+        const held = [...this.#held];
+        this.#held.clear();
+        for (const shard of held) shard[holdReading](false);
+      },
+      (event) => this.#counts.get(event.shardId)!.taken++,
+    );
     const manager = this;
     const forward = (event: Dispatch) => this.#forward(event);
     function onState(this: Shard, state: ShardState) {
@@ -109,8 +115,13 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
         identifyQueue: this.identifyQueue,
       });
       shard.on('dispatch', forward);
-      // The shard saves its session at the oldest of its events still in the merged buffer.
-      shard[undelivered] = () => this.#queue.find((e) => e.shardId === id && e.s !== null)?.s ?? null;
+      // The shard keeps its session before the oldest of its events still in the merged buffer.
+      const counts = { pushed: 0, taken: 0 };
+      this.#counts.set(id, counts);
+      shard[undelivered] = () => ({
+        ...counts,
+        first: this.#queue.find((e) => e.shardId === id && e.s !== null)?.s ?? null,
+      });
       shard.on('state', onState);
       shard.on('fatal', onFatal);
       this.#shards.set(id, shard);
@@ -196,6 +207,8 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
    * a resumable shutdown runs must not throw the sessions away.
    */
   close(options: { resumable?: boolean } = {}): Promise<SessionInfo[]> {
+    // A resumable close delivers nothing more: the sessions are kept before what is still buffered.
+    if (!this.#closing && options.resumable) this.#queue.stop();
     // Every shard's close runs to its end even if one fails (a listener of it threw), and the merged
     // stream ends either way; the failure is then reported.
     this.#closing ??= Promise.allSettled([...this.#shards.values()].map((s) => s.close(options))).then(
@@ -243,6 +256,7 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
     const buffered = this.#iterated || this.listenerCount('dispatch') === 0;
     this.emit('dispatch', event);
     if (!buffered) return;
+    this.#counts.get(event.shardId)!.pushed++;
     if (this.#queue.push(event)) return;
     const shard = this.#shards.get(event.shardId)!;
     this.#held.add(shard);

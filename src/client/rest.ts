@@ -56,9 +56,13 @@ async function get(path: string, token: Secret | null, options: RestOptions): Pr
   if (token) headers.authorization = `Bot ${token.reveal()}`;
   const what = `GET ${api}${path}`;
   for (let attempt = 0; ; attempt++) {
+    // One signal for both the caller's abort and the deadline (AbortSignal.any needs Node 20.3).
     const timeout = new AbortController();
     const timer = clock.setTimeout(() => timeout.abort(), REQUEST_TIMEOUT_MS);
-    const signal = options.signal ? AbortSignal.any([options.signal, timeout.signal]) : timeout.signal;
+    const abort = () => timeout.abort(options.signal?.reason);
+    if (options.signal?.aborted) abort();
+    options.signal?.addEventListener('abort', abort, { once: true });
+    const signal = timeout.signal;
     let status: number;
     let retryHeader: string | null;
     let text: string;
@@ -76,6 +80,7 @@ async function get(path: string, token: Secret | null, options: RestOptions): Pr
       throw new RestError(0, `${what} failed: ${why}`);
     } finally {
       timer.cancel();
+      options.signal?.removeEventListener('abort', abort);
     }
     if (status === 429 && attempt < maxRetries) {
       const body = parseJson(text) as { retry_after?: unknown } | undefined;

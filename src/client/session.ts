@@ -89,7 +89,10 @@ export class FileSessionStore implements SessionStore {
   readonly path: string;
   /** The file as first read, for get(): concurrent first calls must all get the same map. */
   #cache: Promise<Map<number, SessionInfo>> | undefined;
+  /** The write under way (or the last one). */
   #writing: Promise<void> = Promise.resolve();
+  /** The write that will start after it, which every set() until then joins. */
+  #next: Promise<void> | null = null;
   /** Every entry this store has set (null: deleted), laid over the file's at each write. */
   readonly #own = new Map<number, SessionInfo | null>();
 
@@ -145,20 +148,28 @@ export class FileSessionStore implements SessionStore {
 
   set(shardId: number, session: SessionInfo | null): Promise<void> {
     this.#own.set(shardId, session);
-    const write = async () => {
-      const { sessions } = await this.#read();
-      for (const [id, own] of this.#own) {
-        if (own) sessions.set(id, own);
-        else sessions.delete(id);
-      }
-      const list = [...sessions.values()].sort((a, b) => a.shardId - b.shardId);
-      await mkdir(dirname(this.path), { recursive: true });
-      const tmp = `${this.path}.${process.pid}.${++tmpSerial}.tmp`;
-      await writeFile(tmp, `${JSON.stringify({ sessions: list }, null, 2)}\n`);
-      await rename(tmp, this.path);
-    };
-    this.#writing = this.#writing.then(write, write);
-    return this.#writing;
+    // One write serves every set() made before it starts: a thousand shards saving at once cost a
+    // write or two, not a thousand reads and writes of the whole file one after another.
+    this.#next ??= this.#writing.then(
+      () => this.#write(),
+      () => this.#write(),
+    );
+    return this.#next;
+  }
+
+  async #write(): Promise<void> {
+    this.#writing = this.#next!;
+    this.#next = null;
+    const { sessions } = await this.#read();
+    for (const [id, own] of this.#own) {
+      if (own) sessions.set(id, own);
+      else sessions.delete(id);
+    }
+    const list = [...sessions.values()].sort((a, b) => a.shardId - b.shardId);
+    await mkdir(dirname(this.path), { recursive: true });
+    const tmp = `${this.path}.${process.pid}.${++tmpSerial}.tmp`;
+    await writeFile(tmp, `${JSON.stringify({ sessions: list }, null, 2)}\n`);
+    await rename(tmp, this.path);
   }
 
   /** Every stored session (for tools that inspect the file). */

@@ -249,9 +249,16 @@ const RESUME_URL_MISSES = 3;
 
 /**
  * The key of the function through which an owner that buffers a shard's events (a ShardManager)
- * tells the sequence of the oldest one it has not delivered yet (not part of the public API).
+ * tells how many of them it has taken in and handed out, and the sequence of the oldest one still
+ * pending (not part of the public API).
  */
 export const undelivered: unique symbol = Symbol('dusk.undelivered');
+
+export interface Pending {
+  pushed: number;
+  taken: number;
+  first: number | null;
+}
 
 const hasSequence = (event: Dispatch): boolean => event.s !== null;
 
@@ -302,6 +309,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   #sequence: number | null;
   /** Where the session started in this process: READY's sequence, or the one it was resumed from. */
   #floor = 0;
+  /** How many events the buffer had taken in when this session's READY came. */
+  #sessionFrom = 0;
   #sessionLoaded: boolean;
   #status: ShardStatus = 'idle';
   #attempts = 0;
@@ -332,6 +341,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   /** The owner (a ShardManager whose merged buffer is full) asked to stop reading. */
   #held = false;
   #finalSave: Promise<void> | null = null;
+  /** The last session store write; each waits for the one before. */
+  #saving: Promise<void> = Promise.resolve();
   /** What connect() returns until the shard is first active; created by the first connect(). */
   #firstActive: Deferred | null = null;
   #wasActive = false;
@@ -473,14 +484,30 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
    */
   get session(): SessionInfo | null {
     if (!this.#session || this.#sequence === null) return null;
-    const waiting = this.#queue?.find(hasSequence)?.s ?? this[undelivered]();
-    // Not before READY, which no resume replays, nor before what a previous process delivered.
-    const sequence =
-      waiting == null ? this.#sequence : Math.max(this.#floor, Math.min(this.#sequence, waiting - 1));
-    return { ...this.#session, sequence };
+    return { ...this.#session, sequence: this.#keptSequence(this.#sequence) };
   }
 
-  [undelivered]: () => number | null = () => null;
+  /**
+   * Before the oldest event of this session still in a buffer, never before READY (which no resume
+   * replays) nor before what an earlier process delivered. Events of an earlier session may still
+   * be ahead of it in the buffer; then nothing of this one has been taken.
+   */
+  #keptSequence(sequence: number): number {
+    const pending = this.#pending();
+    if (!pending || pending.taken >= pending.pushed) return sequence;
+    if (pending.taken < this.#sessionFrom) return this.#floor;
+    if (pending.first === null) return sequence;
+    return Math.max(this.#floor, Math.min(sequence, pending.first - 1));
+  }
+
+  /** This shard's buffered events: its own buffer's, or else its owner's. */
+  #pending(): Pending | null {
+    const queue = this.#queue;
+    if (!queue || queue.pushed === 0) return this[undelivered]();
+    return { pushed: queue.pushed, taken: queue.taken, first: queue.find(hasSequence)?.s ?? null };
+  }
+
+  [undelivered]: () => Pending | null = () => null;
 
   get latency(): LatencyStats {
     return this.#latency.stats;
@@ -1205,6 +1232,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     // READY starts the session's numbering; anything seen before it belonged to no session.
     this.#sequence = s ?? 0;
     this.#floor = this.#sequence;
+    this.#sessionFrom = this.#pending()?.pushed ?? 0;
     this.#log.info(`ready: session ${d.session_id}, ${d.guilds?.length ?? 0} guilds`);
     this.#becameActive(conn);
     this.emit('ready', d);
@@ -1342,15 +1370,22 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     for (const c of pending) c.reject(error);
   }
 
-  async #saveSession(): Promise<void> {
-    if (!this.#store) return;
+  /**
+   * Writes the session as it is now, after any write still under way: a store that does not order
+   * its writes (a remote one) must not let an older save land after the final one.
+   */
+  #saveSession(): Promise<void> {
+    const store = this.#store;
+    if (!store) return Promise.resolve();
     this.#saveTimer?.cancel();
     this.#saveTimer = null;
-    try {
-      await this.#store.set(this.shardId, this.session);
-    } catch (error) {
-      this.#log.warn(`could not write the session store: ${(error as Error).message}`);
-    }
+    const session = this.session;
+    this.#saving = this.#saving
+      .then(() => store.set(this.shardId, session))
+      .catch((error: unknown) =>
+        this.#log.warn(`could not write the session store: ${(error as Error).message}`),
+      );
+    return this.#saving;
   }
 
   #setStatus(status: ShardStatus): void {

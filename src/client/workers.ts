@@ -118,6 +118,13 @@ interface ShardRecord {
   session: SessionInfo | null;
   /** Sequence of the last dispatch delivered to the application. */
   delivered: number;
+  /** The session's READY sequence, or the one it was restored at: no resume goes before it. */
+  floor: number;
+  /** This shard's events put in the buffer and handed out of it. */
+  pushed: number;
+  taken: number;
+  /** `pushed` when the current session began: buffered events before it are an earlier session's. */
+  sessionFrom: number;
   /**
    * The sequence of a dispatch whose text could not be parsed: nothing of this shard is delivered
    * until the gateway's replay brings it again, so what follows it is not delivered twice or early.
@@ -162,6 +169,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
   /** start()'s read of the session store. */
   #loading: Promise<void> | null = null;
   #saveTimer: Timer | null = null;
+  #saving: Promise<void> = Promise.resolve();
   readonly #workers: WorkerRecord[] = [];
   readonly #queue: EventQueue<Dispatch>;
   readonly #pendingSends = new Map<
@@ -208,6 +216,10 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         worker: i % workers,
         session: null,
         delivered: 0,
+        floor: 0,
+        pushed: 0,
+        taken: 0,
+        sessionFrom: 0,
         awaiting: null,
         status: 'starting',
         wasActive: false,
@@ -215,7 +227,11 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         latency: null,
       });
     });
-    this.#queue = new EventQueue<Dispatch>(options.bufferSize ?? 10_000, () => this.#releaseAcks());
+    this.#queue = new EventQueue<Dispatch>(
+      options.bufferSize ?? 10_000,
+      () => this.#releaseAcks(),
+      (event) => this.#shards.get(event.shardId)!.taken++,
+    );
     for (let w = 0; w < workers; w++) this.#workers.push(null as unknown as WorkerRecord);
   }
 
@@ -265,6 +281,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
       else {
         record.session = saved as SessionInfo;
         record.delivered = (saved as SessionInfo).sequence;
+        record.floor = record.delivered;
       }
     }
   }
@@ -379,12 +396,17 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
 
   /**
    * `session` as a later process must resume it: before the oldest of its events still waiting in
-   * the buffer, which go with this process.
+   * the buffer, which go with this process, and never before the session's floor. Events of an
+   * earlier session may still be ahead of it; then nothing of this one has been taken.
    */
   #toKeep(session: SessionInfo): SessionInfo {
+    const record = this.#shards.get(session.shardId)!;
     const at = this.#atDelivered(session);
-    const waiting = this.#queue.find((e) => e.shardId === session.shardId && e.s !== null)?.s;
-    return waiting == null ? at : { ...at, sequence: Math.min(at.sequence, waiting - 1) };
+    if (record.taken >= record.pushed) return at;
+    if (record.taken < record.sessionFrom) return { ...at, sequence: record.floor };
+    const first = this.#queue.find((e) => e.shardId === session.shardId && e.s !== null)?.s;
+    if (first == null) return at;
+    return { ...at, sequence: Math.max(record.floor, Math.min(at.sequence, first - 1)) };
   }
 
   #onMessage(worker: WorkerRecord, message: FromWorker): void {
@@ -440,7 +462,10 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
               throw error;
             });
           }
-          if (buffered && !this.#queue.push(event)) full = true;
+          if (buffered) {
+            record.pushed++;
+            if (!this.#queue.push(event)) full = true;
+          }
         }
         this.#saveSoon();
         // Acknowledge now, or when the application has drained the buffer.
@@ -464,6 +489,8 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         // A new session starts its numbering again; a replay awaited from the old one will not come.
         if (fresh && message.session) {
           record.delivered = message.session.sequence;
+          record.floor = message.session.sequence;
+          record.sessionFrom = record.pushed;
           record.awaiting = null;
         }
         if (message.session) void this.#save([this.#toKeep(message.session)]);
@@ -558,6 +585,8 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
 
   async #close(options: { resumable?: boolean }): Promise<SessionInfo[]> {
     this.#closing = true;
+    // A resumable close delivers nothing more: the sessions are kept before what is still buffered.
+    if (options.resumable) this.#queue.stop();
     this.#saveTimer?.cancel();
     this.#startup?.reject(new ShardClosedError('closed before every shard was ready'));
     this.#startup = null;
@@ -623,16 +652,20 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
   }
 
   /** Writes sessions to the store; a store that fails is logged, as a Shard does, not thrown. */
-  async #save(sessions: readonly SessionInfo[]): Promise<void> {
+  #save(sessions: readonly SessionInfo[]): Promise<void> {
     const store = this.#options.sessionStore;
-    if (!store) return;
-    for (const session of sessions) {
-      try {
-        await store.set(session.shardId, session);
-      } catch (error) {
-        this.#log.warn(`could not write the session store: ${(error as Error).message}`);
+    if (!store) return Promise.resolve();
+    // After any write still under way, as a Shard does: an older save must not land last.
+    this.#saving = this.#saving.then(async () => {
+      for (const session of sessions) {
+        try {
+          await store.set(session.shardId, session);
+        } catch (error) {
+          this.#log.warn(`could not write the session store: ${(error as Error).message}`);
+        }
       }
-    }
+    });
+    return this.#saving;
   }
 
   /** Merged dispatches of every shard. Leaving the loop early closes the manager, as with ShardManager. */

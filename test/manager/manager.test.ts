@@ -12,6 +12,7 @@ import {
   GatewayCloseError,
   LocalIdentifyQueue,
   ManualClock,
+  type SessionInfo,
   ShardManager,
   shardForGuild,
 } from '../../src/index.js';
@@ -197,6 +198,50 @@ test('a resumable close keeps each session at the last event the merged loop too
     perShard: (id) => ({ session: saved.find((s) => s.shardId === id)! }),
   });
   for (const s of saved) assert.equal(s.sequence, seen[s.shardId]!.at(-1)?.s ?? 0, `shard ${s.shardId}`);
+  again.on('dispatch', (e) => seen[e.shardId]!.push(e));
+  await again.start();
+  await until(() => seen[0]!.length + seen[1]!.length === logged(), 'the replays');
+  for (const i of [0, 1]) assertExactlyOnce(emu, seen[i]!, [ids[i]!]);
+  await again.close();
+  await emu.close();
+});
+
+test('a loop that keeps reading while a resumable close runs gets nothing the resume brings again', async () => {
+  const emu = await startEmulator({ guilds: 4, identifyInterval: 0 });
+  const stored = new Map<number, SessionInfo>();
+  // Slow writes widen the time between a shard keeping its session and the end of the close.
+  const sessionStore = {
+    get: (id: number) => stored.get(id),
+    set: async (id: number, session: SessionInfo | null) => {
+      await new Promise((r) => setTimeout(r, 20));
+      if (session) stored.set(id, session);
+      else stored.delete(id);
+    },
+  };
+  const options = { identifyQueue: new LocalIdentifyQueue({ window: 0 }), sessionStore };
+  const manager = managerFor(emu, 2, options);
+  let read = 0;
+  for (const i of [0, 1]) manager.shard(i)!.on('dispatch', () => read++);
+  await manager.start();
+  const ids = [0, 1].map((i) => manager.shard(i)!.session!.sessionId);
+  for (const id of ids) await emu.burst(id, 2000);
+  const logged = () => ids.reduce((n, id) => n + emu.session(id)!.log().length, 0);
+  const iterator = manager[Symbol.asyncIterator]();
+  await until(() => read === logged(), 'both bursts in the merged buffer');
+  const seen: Dispatch[][] = [[], []];
+  const reading = (async () => {
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return;
+      seen[next.value.shardId]!.push(next.value);
+      // One event per turn of the loop: the close runs in between.
+      await new Promise((r) => setImmediate(r));
+    }
+  })();
+  await until(() => seen[0]!.length + seen[1]!.length >= 100, 'a start on the buffer');
+  await manager.close({ resumable: true });
+  await reading;
+  const again = managerFor(emu, 2, options);
   again.on('dispatch', (e) => seen[e.shardId]!.push(e));
   await again.start();
   await until(() => seen[0]!.length + seen[1]!.length === logged(), 'the replays');

@@ -272,12 +272,17 @@ test('while events flow the store follows within SAVE_EVERY_MS, so a process tha
   const events = collect(shard);
   await shard.connect();
   const id = shard.session!.sessionId;
+  // Store writes run one after another, each after the previous one settles.
+  const settled = () => new Promise((r) => setImmediate(r));
+  await settled();
   const atReady = store.get(0)!.sequence;
   await gateway.burst(id, 100);
   await until(() => events.length === gateway.session(id)!.log().length, 'the burst');
   clock.advance(SAVE_EVERY_MS - 1);
+  await settled();
   assert.equal(store.get(0)!.sequence, atReady, 'saved before its time');
   clock.advance(1);
+  await settled();
   assert.equal(store.get(0)!.sequence, events.at(-1)!.s);
   await shard.close();
   await gateway.close();
@@ -353,6 +358,76 @@ test('a stored session identified with another token is not resumed with this on
     warnings.join('\n'),
   );
   await shard.close();
+});
+
+test('events of an ended session still in the buffer do not move the kept sequence of the new one', async () => {
+  // Its own gateway: the shard runs on a manual clock, to skip the wait before identifying again.
+  const gateway = await startEmulator({ heartbeatInterval: 60_000 });
+  const clock = new ManualClock();
+  const shard = shardFor(gateway, { clock });
+  await shard.connect();
+  const log = (id: string) => gateway.session(id)!.log();
+  const first = shard.session!.sessionId;
+  await gateway.burst(first, 300);
+  await until(() => shard.buffer.size === log(first).length, 'the burst in the buffer');
+  const iterator = shard[Symbol.asyncIterator]();
+  for (let i = 0; i < 200; i++) await iterator.next();
+  let ready = 0;
+  shard.on('ready', () => ready++);
+  gateway.fault(first, { type: 'invalid-session', resumable: false });
+  await until(() => shard.state.status === 'disconnected', 'the wait before identifying');
+  clock.advance(5000);
+  await until(() => ready === 1, 'the new session');
+  const second = shard.session!.sessionId;
+  await gateway.burst(second, 150);
+  await until(() => shard.buffer.size === log(first).length - 200 + log(second).length, 'both in the buffer');
+  const saved = (await shard.close({ resumable: true }))!;
+  assert.equal(saved.sessionId, second);
+  assert.equal(saved.sequence, log(second)[0]!.seq, "not the new session's READY");
+  const again = shardFor(gateway, { session: saved });
+  const rest = collect(again);
+  await again.connect();
+  const expected = log(second)
+    .slice(1)
+    .map((e) => e.seq);
+  await until(() => rest.length >= expected.length, 'the replay');
+  assert.deepEqual(
+    rest.map((e) => e.s),
+    expected,
+  );
+  await again.close();
+  await gateway.close();
+});
+
+test('a save under way when the shard closes never lands after the final one', async () => {
+  const gateway = await startEmulator({ heartbeatInterval: 60_000 });
+  const clock = new ManualClock();
+  // A store that does not order its writes: a session takes 100 ms to write, a deletion 5 ms.
+  let stored: SessionInfo | undefined;
+  const store = {
+    get: () => stored,
+    set: (_: number, session: SessionInfo | null) =>
+      new Promise<void>((resolve) =>
+        setTimeout(
+          () => {
+            stored = session ?? undefined;
+            resolve();
+          },
+          session ? 100 : 5,
+        ),
+      ),
+  };
+  const shard = shardFor(gateway, { sessionStore: store, clock });
+  const events = collect(shard);
+  await shard.connect();
+  const id = shard.session!.sessionId;
+  await gateway.burst(id, 50);
+  await until(() => events.length === gateway.session(id)!.log().length, 'the burst');
+  clock.advance(SAVE_EVERY_MS);
+  await shard.close();
+  await new Promise((r) => setTimeout(r, 250));
+  assert.equal(stored, undefined, 'a periodic save restored the session close() ended');
+  await gateway.close();
 });
 
 test('close() without resumable ends the session: a later resume is refused', async () => {
