@@ -226,6 +226,39 @@ test('stored sessions identified with another token are not resumed', async () =
   await emu.close();
 });
 
+test('a loop that keeps reading while a resumable close runs gets nothing the new manager gets again', async () => {
+  const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
+  const store = new MemorySessionStore();
+  const manager = new WorkerShardManager({ ...workersOptions(emu), sessionStore: store });
+  let arrived = 0;
+  manager.on('dispatch', () => arrived++);
+  const iterator = manager[Symbol.asyncIterator]();
+  await manager.start();
+  const sessions = emu.sessions();
+  for (const s of sessions) await emu.burst(s.id, 1000);
+  const total = () => sessions.reduce((n, s) => n + emu.session(s.id)!.log().length, 0);
+  await until(() => arrived === total(), 'every burst in the buffer');
+  const events: Dispatch[] = [];
+  const reading = (async () => {
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return;
+      events.push(next.value);
+      await new Promise((r) => setImmediate(r));
+    }
+  })();
+  await until(() => events.length >= 100, 'a start on the buffer');
+  await manager.close({ resumable: true });
+  await reading;
+  const again = new WorkerShardManager({ ...workersOptions(emu), sessionStore: store });
+  again.on('dispatch', (e) => events.push(e));
+  await again.start();
+  await until(() => events.length >= total(), 'the replays');
+  assertDeliveredInOrder(emu, events);
+  await again.close();
+  await emu.close();
+});
+
 test('a restarted worker leaves its fatally closed shards closed', async () => {
   const { emu, manager, restarts } = await runningWorkers(0);
   const fatal: number[] = [];
