@@ -35,6 +35,44 @@ function managerFor(
   });
 }
 
+/**
+ * 2 started shards on `emu`, each session with a burst of `burst` events behind it, all of them in
+ * the merged buffer of a `for await` loop that has not read yet.
+ */
+async function bufferedManager(
+  emu: Emulator,
+  options: Partial<ConstructorParameters<typeof ShardManager>[0]>,
+  burst: number,
+) {
+  const manager = managerFor(emu, 2, { identifyQueue: new LocalIdentifyQueue({ window: 0 }), ...options });
+  let read = 0;
+  for (const i of [0, 1]) manager.shard(i)!.on('dispatch', () => read++);
+  await manager.start();
+  const ids = [0, 1].map((i) => manager.shard(i)!.session!.sessionId);
+  for (const id of ids) await emu.burst(id, burst);
+  const logged = () => ids.reduce((n, id) => n + emu.session(id)!.log().length, 0);
+  const iterator = manager[Symbol.asyncIterator]();
+  await until(() => read === logged(), 'both bursts in the merged buffer');
+  return { manager, ids, logged, iterator };
+}
+
+/** A second manager resumes the sessions; with `seen` before it, each session is exactly once. */
+async function resumeInAnotherManager(
+  emu: Emulator,
+  options: Partial<ConstructorParameters<typeof ShardManager>[0]>,
+  seen: Dispatch[][],
+  ids: string[],
+): Promise<void> {
+  const again = managerFor(emu, 2, { identifyQueue: new LocalIdentifyQueue({ window: 0 }), ...options });
+  again.on('dispatch', (e) => seen[e.shardId]!.push(e));
+  await again.start();
+  const logged = () => ids.reduce((n, id) => n + emu.session(id)!.log().length, 0);
+  await until(() => seen[0]!.length + seen[1]!.length === logged(), 'the replays');
+  for (const i of [0, 1]) assertExactlyOnce(emu, seen[i]!, [ids[i]!]);
+  await again.close();
+  await emu.close();
+}
+
 test('16 shards with max_concurrency 4 identify bucket by bucket, one per bucket per window', async () => {
   // The queue and the emulator's identify limit share one virtual clock: every window is exact, and a
   // loaded machine can make no shard look early or late.
@@ -178,32 +216,20 @@ test('the merged stream tags events with their shard; commands reach the shard t
 
 test('a resumable close keeps each session at the last event the merged loop took; resumes bring the rest', async () => {
   const emu = await startEmulator({ guilds: 4, identifyInterval: 0 });
-  const manager = managerFor(emu, 2, { identifyQueue: new LocalIdentifyQueue({ window: 0 }) });
-  let read = 0;
-  for (const i of [0, 1]) manager.shard(i)!.on('dispatch', () => read++);
-  await manager.start();
-  const ids = [0, 1].map((i) => manager.shard(i)!.session!.sessionId);
-  for (const id of ids) await emu.burst(id, 200);
-  const logged = () => ids.reduce((n, id) => n + emu.session(id)!.log().length, 0);
-  const iterator = manager[Symbol.asyncIterator]();
-  await until(() => read === logged(), 'both bursts in the merged buffer');
+  const { manager, ids, iterator } = await bufferedManager(emu, {}, 200);
   const taken: Dispatch[] = [];
   for (let i = 0; i < 150; i++) taken.push((await iterator.next()).value as Dispatch);
   const saved = await manager.close({ resumable: true });
   assert.equal((await iterator.next()).done, true, 'buffered events delivered after the close');
   const seen: Dispatch[][] = [[], []];
   for (const e of taken) seen[e.shardId]!.push(e);
-  const again = managerFor(emu, 2, {
-    identifyQueue: new LocalIdentifyQueue({ window: 0 }),
-    perShard: (id) => ({ session: saved.find((s) => s.shardId === id)! }),
-  });
   for (const s of saved) assert.equal(s.sequence, seen[s.shardId]!.at(-1)?.s ?? 0, `shard ${s.shardId}`);
-  again.on('dispatch', (e) => seen[e.shardId]!.push(e));
-  await again.start();
-  await until(() => seen[0]!.length + seen[1]!.length === logged(), 'the replays');
-  for (const i of [0, 1]) assertExactlyOnce(emu, seen[i]!, [ids[i]!]);
-  await again.close();
-  await emu.close();
+  await resumeInAnotherManager(
+    emu,
+    { perShard: (id) => ({ session: saved.find((s) => s.shardId === id)! }) },
+    seen,
+    ids,
+  );
 });
 
 test('a loop that keeps reading while a resumable close runs gets nothing the resume brings again', async () => {
@@ -218,16 +244,7 @@ test('a loop that keeps reading while a resumable close runs gets nothing the re
       else stored.delete(id);
     },
   };
-  const options = { identifyQueue: new LocalIdentifyQueue({ window: 0 }), sessionStore };
-  const manager = managerFor(emu, 2, options);
-  let read = 0;
-  for (const i of [0, 1]) manager.shard(i)!.on('dispatch', () => read++);
-  await manager.start();
-  const ids = [0, 1].map((i) => manager.shard(i)!.session!.sessionId);
-  for (const id of ids) await emu.burst(id, 2000);
-  const logged = () => ids.reduce((n, id) => n + emu.session(id)!.log().length, 0);
-  const iterator = manager[Symbol.asyncIterator]();
-  await until(() => read === logged(), 'both bursts in the merged buffer');
+  const { manager, ids, iterator } = await bufferedManager(emu, { sessionStore }, 2000);
   const seen: Dispatch[][] = [[], []];
   const reading = (async () => {
     for (;;) {
@@ -241,13 +258,7 @@ test('a loop that keeps reading while a resumable close runs gets nothing the re
   await until(() => seen[0]!.length + seen[1]!.length >= 100, 'a start on the buffer');
   await manager.close({ resumable: true });
   await reading;
-  const again = managerFor(emu, 2, options);
-  again.on('dispatch', (e) => seen[e.shardId]!.push(e));
-  await again.start();
-  await until(() => seen[0]!.length + seen[1]!.length === logged(), 'the replays');
-  for (const i of [0, 1]) assertExactlyOnce(emu, seen[i]!, [ids[i]!]);
-  await again.close();
-  await emu.close();
+  await resumeInAnotherManager(emu, { sessionStore }, seen, ids);
 });
 
 test("a slow reader of the merged stream pauses the shards that filled it, loses nothing, and keeps the application's own pause", async () => {

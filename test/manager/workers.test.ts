@@ -69,6 +69,41 @@ function assertDeliveredInOrder(emu: Emulator, events: Dispatch[]): void {
   }
 }
 
+/**
+ * 4 started shards on 2 workers with a store, each session with a burst of `burst` events behind
+ * it, all of them in the buffer of a `for await` loop that has not read yet.
+ */
+async function bufferedWorkers(burst: number) {
+  const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
+  const store = new MemorySessionStore();
+  const manager = new WorkerShardManager({ ...workersOptions(emu), sessionStore: store });
+  let arrived = 0;
+  manager.on('dispatch', () => arrived++);
+  const iterator = manager[Symbol.asyncIterator]();
+  await manager.start();
+  const sessions = emu.sessions();
+  for (const s of sessions) await emu.burst(s.id, burst);
+  const total = () => sessions.reduce((n, s) => n + emu.session(s.id)!.log().length, 0);
+  await until(() => arrived === total(), 'every burst in the buffer');
+  return { emu, store, manager, iterator, total };
+}
+
+/** A second manager resumes the stored sessions; with `events` before it, every session is exactly once. */
+async function resumeInAnotherManager(
+  emu: Emulator,
+  store: MemorySessionStore,
+  events: Dispatch[],
+  total: () => number,
+): Promise<void> {
+  const again = new WorkerShardManager({ ...workersOptions(emu), sessionStore: store });
+  again.on('dispatch', (e) => events.push(e));
+  await again.start();
+  await until(() => events.length >= total(), 'the replays');
+  assertDeliveredInOrder(emu, events);
+  await again.close();
+  await emu.close();
+}
+
 test('4 shards on 2 workers: one identify queue, filtered events tagged by shard, routed commands', async () => {
   const emu = await startEmulator({ guilds: 8, maxConcurrency: 2, identifyInterval: 75 });
   const manager = workersFor(emu, 2, 100, ['GUILD_CREATE', 'TYPING_START', 'GUILD_MEMBERS_CHUNK']);
@@ -156,17 +191,7 @@ test("a resumable close while a worker is down returns its shards' sessions from
 });
 
 test('a resumable close keeps each session at the last event the loop took; a new manager resumes the rest', async () => {
-  const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
-  const store = new MemorySessionStore();
-  const manager = new WorkerShardManager({ ...workersOptions(emu), sessionStore: store });
-  let arrived = 0;
-  manager.on('dispatch', () => arrived++);
-  const iterator = manager[Symbol.asyncIterator]();
-  await manager.start();
-  const sessions = emu.sessions();
-  for (const s of sessions) await emu.burst(s.id, 200);
-  const total = () => sessions.reduce((n, s) => n + emu.session(s.id)!.log().length, 0);
-  await until(() => arrived === total(), 'every burst in the buffer');
+  const { emu, store, manager, iterator, total } = await bufferedWorkers(200);
   const events: Dispatch[] = [];
   for (let i = 0; i < 300; i++) events.push((await iterator.next()).value as Dispatch);
   const saved = await manager.close({ resumable: true });
@@ -176,13 +201,7 @@ test('a resumable close keeps each session at the last event the loop took; a ne
     assert.equal(s.sequence, last, `shard ${s.shardId}: not the last event taken`);
     assert.deepEqual(store.get(s.shardId), s, `shard ${s.shardId}: stored another sequence`);
   }
-  const again = new WorkerShardManager({ ...workersOptions(emu), sessionStore: store });
-  again.on('dispatch', (e) => events.push(e));
-  await again.start();
-  await until(() => events.length >= total(), 'the replays');
-  assertDeliveredInOrder(emu, events);
-  await again.close();
-  await emu.close();
+  await resumeInAnotherManager(emu, store, events, total);
 });
 
 test('while events flow the store follows within SAVE_EVERY_MS of their delivery', async () => {
@@ -227,17 +246,7 @@ test('stored sessions identified with another token are not resumed', async () =
 });
 
 test('a loop that keeps reading while a resumable close runs gets nothing the new manager gets again', async () => {
-  const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
-  const store = new MemorySessionStore();
-  const manager = new WorkerShardManager({ ...workersOptions(emu), sessionStore: store });
-  let arrived = 0;
-  manager.on('dispatch', () => arrived++);
-  const iterator = manager[Symbol.asyncIterator]();
-  await manager.start();
-  const sessions = emu.sessions();
-  for (const s of sessions) await emu.burst(s.id, 1000);
-  const total = () => sessions.reduce((n, s) => n + emu.session(s.id)!.log().length, 0);
-  await until(() => arrived === total(), 'every burst in the buffer');
+  const { emu, store, manager, iterator, total } = await bufferedWorkers(1000);
   const events: Dispatch[] = [];
   const reading = (async () => {
     for (;;) {
@@ -250,13 +259,7 @@ test('a loop that keeps reading while a resumable close runs gets nothing the ne
   await until(() => events.length >= 100, 'a start on the buffer');
   await manager.close({ resumable: true });
   await reading;
-  const again = new WorkerShardManager({ ...workersOptions(emu), sessionStore: store });
-  again.on('dispatch', (e) => events.push(e));
-  await again.start();
-  await until(() => events.length >= total(), 'the replays');
-  assertDeliveredInOrder(emu, events);
-  await again.close();
-  await emu.close();
+  await resumeInAnotherManager(emu, store, events, total);
 });
 
 test('a restarted worker leaves its fatally closed shards closed', async () => {
