@@ -242,6 +242,11 @@ const DEFAULT_TIMEOUTS: Required<ShardTimeouts> = Object.freeze({
 const DEFAULT_BACKOFF: BackoffOptions = Object.freeze({});
 /** A connection active for less than this before it ends counts toward the backoff. */
 const STABLE_AFTER_MS = 5000;
+/**
+ * Short connections in a row that are still retried at once: a blip, or an op 7 just after a
+ * resume. From the next one on, the backoff grows.
+ */
+const FLAPS_FORGIVEN = 2;
 /** How long a session store may lag behind the dispatches received. */
 export const SAVE_EVERY_MS = 5000;
 /** Failed opens of a resume URL in a row before resuming through the gateway URL instead. */
@@ -342,7 +347,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
   #held = false;
   #finalSave: Promise<void> | null = null;
   /** The last session store write; each waits for the one before. */
-  #saving: Promise<void> = Promise.resolve();
+  #saving: Promise<void> | null = null;
   /** What connect() returns until the shard is first active; created by the first connect(). */
   #firstActive: Deferred | null = null;
   #wasActive = false;
@@ -682,7 +687,11 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.#countFlap();
     this.#attempts++;
     const wait = Math.max(
-      backoffDelay(this.#attempts + this.#flaps, this.#clock.random(), this.#backoff),
+      backoffDelay(
+        this.#attempts + Math.max(0, this.#flaps - FLAPS_FORGIVEN),
+        this.#clock.random(),
+        this.#backoff,
+      ),
       outcome.delay ?? 0,
     );
     this.#reconnectIn = wait;
@@ -698,14 +707,15 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
    * A connection that reached READY or RESUMED resets the attempts, so without this a gateway that
    * ends every connection right after its answer would be reconnected to at once, forever: two
    * processes resuming one session take it from each other hundreds of times a second. Such short
-   * connections count toward the backoff until one lasts.
+   * connections count toward the backoff until one lasts, once more than FLAPS_FORGIVEN of them
+   * came in a row.
    */
   #countFlap(): void {
     if (this.#activeSince === null) return;
     const short = this.#clock.now() - this.#activeSince < STABLE_AFTER_MS;
     this.#activeSince = null;
     this.#flaps = short ? this.#flaps + 1 : 0;
-    if (this.#flaps === 3) {
+    if (this.#flaps === FLAPS_FORGIVEN + 1) {
       this.#log.warn(
         `connections keep ending within ${STABLE_AFTER_MS / 1000} s of READY or RESUMED; backing off ` +
           '(is another process resuming this session?)',
@@ -1380,7 +1390,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     this.#saveTimer?.cancel();
     this.#saveTimer = null;
     const session = this.session;
-    this.#saving = this.#saving
+    this.#saving = (this.#saving ?? Promise.resolve())
       .then(() => store.set(this.shardId, session))
       .catch((error: unknown) =>
         this.#log.warn(`could not write the session store: ${(error as Error).message}`),

@@ -301,13 +301,14 @@ test('two shards resuming one session back off instead of taking it from each ot
   await b.connect();
   await new Promise((r) => setTimeout(r, 300));
   const untimed = gateway.counters.resumes - before;
-  assert.ok(untimed <= 2, `${untimed} resumes without waiting for the clock`);
+  // Two short connections each are forgiven, as blips; the third waits.
+  assert.ok(untimed <= 6, `${untimed} resumes without waiting for the clock`);
   for (let i = 0; i < 10; i++) {
     clock.advance(100);
     await new Promise((r) => setTimeout(r, 30));
   }
   const rounds = gateway.counters.resumes - before;
-  assert.ok(rounds <= 2 + 10 * 2, `${rounds} resumes in 1 s of backoff`);
+  assert.ok(rounds <= 6 + 10 * 2, `${rounds} resumes in 1 s of backoff`);
   assert.ok(rounds >= 3, 'the shards stopped trying');
   assert.ok(
     warnings.some((w) => /another process/.test(w)),
