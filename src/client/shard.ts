@@ -512,7 +512,10 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     return { pushed: queue.pushed, taken: queue.taken, first: queue.find(hasSequence)?.s ?? null };
   }
 
-  [undelivered]: () => Pending | null = () => null;
+  /** Replaced by an owner that buffers this shard's events; a method, so an idle shard holds no closure for it. */
+  [undelivered](): Pending | null {
+    return null;
+  }
 
   get latency(): LatencyStats {
     return this.#latency.stats;
