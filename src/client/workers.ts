@@ -125,6 +125,8 @@ interface ShardRecord {
   taken: number;
   /** `pushed` when the current session began: buffered events before it are an earlier session's. */
   sessionFrom: number;
+  /** Has delivered events since its session was last saved on the way (see #saveSoon). */
+  moved: boolean;
   /**
    * The sequence of a dispatch whose text could not be parsed: nothing of this shard is delivered
    * until the gateway's replay brings it again, so what follows it is not delivered twice or early.
@@ -220,6 +222,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         pushed: 0,
         taken: 0,
         sessionFrom: 0,
+        moved: false,
         awaiting: null,
         status: 'starting',
         wasActive: false,
@@ -452,7 +455,10 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
           }
           record.awaiting = null;
           event.shardId = shardId;
-          if (seq > record.delivered) record.delivered = seq;
+          if (seq > record.delivered) {
+            record.delivered = seq;
+            record.moved = true;
+          }
           try {
             this.emit('dispatch', event);
           } catch (error) {
@@ -646,8 +652,10 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
     this.#saveTimer = (this.#options.clock ?? systemClock).setTimeout(() => {
       this.#saveTimer = null;
       if (this.#closing) return;
-      const ids = [...this.#shards.keys()];
-      void this.#save(ids.map((id) => this.#remembered(id, true)).filter((s) => s !== null));
+      // Only the shards that delivered something since the last round.
+      const moved = [...this.#shards].filter(([, record]) => record.moved);
+      for (const [, record] of moved) record.moved = false;
+      void this.#save(moved.map(([id]) => this.#remembered(id, true)).filter((s) => s !== null));
     }, SAVE_EVERY_MS);
   }
 

@@ -225,6 +225,19 @@ test('while events flow the store follows within SAVE_EVERY_MS of their delivery
   );
   clock.advance(1);
   await until(() => [0, 1, 2, 3].every((id) => store.get(id)!.sequence === lastOf(id)), 'the saves');
+  // The next round writes only the shard that delivered something since.
+  const written: number[] = [];
+  const set = store.set.bind(store);
+  store.set = (id, session) => {
+    written.push(id);
+    set(id, session);
+  };
+  await emu.burst(sessions[2]!.id, 10);
+  await until(() => events.length === total(), 'the second burst');
+  const shardOfBurst = sessions[2]!.shard[0];
+  clock.advance(SAVE_EVERY_MS);
+  await until(() => store.get(shardOfBurst)!.sequence === lastOf(shardOfBurst), 'the second save');
+  assert.deepEqual(written, [shardOfBurst]);
   await manager.close();
   await emu.close();
 });
