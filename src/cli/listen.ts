@@ -46,7 +46,7 @@ DISCORD_TOKEN) it starts the embedded emulator, with live traffic, and connects 
   --api URL            REST base including the version (default ${DEFAULT_API})
   --gateway URL        gateway URL, overriding the one from GET /gateway/bot
   --shards SPEC        auto (the recommended count), N (all of N), or A-B/N (ids A..B of N)
-  --intents LIST       a number or comma-separated names (default: every non-privileged intent)
+  --intents LIST       a number or comma-separated names, NONE for none (default: every non-privileged intent)
   --compress MODE      none, zlib-stream or zstd-stream (default zstd-stream)
   --events LIST        comma-separated dispatch types to decode and print (default: all)
   --format FORMAT      pretty, ndjson or quiet (default: pretty on a terminal, else ndjson)
@@ -155,6 +155,7 @@ export function parseListenArgs(
     throw new UsageError('--compress must be none, zlib-stream or zstd-stream');
   let intents: number;
   try {
+    if (values.intents?.trim() === '') throw new Error('give a number or names (NONE for no intents)');
     intents = values.intents === undefined ? NON_PRIVILEGED_INTENTS : parseIntents(values.intents);
   } catch (error) {
     throw new UsageError(`--intents: ${(error as Error).message}`);

@@ -95,6 +95,7 @@ describe('parseListenArgs', () => {
     ['a bad shard spec', ['--shards', '3-1/4']],
     ['an unknown format', ['--format', 'xml']],
     ['an unknown intent', ['--intents', 'GUILDS,NOPE']],
+    ['empty --intents', ['--intents', '']],
     ['an unknown compression', ['--compress', 'gzip']],
     ['an unknown log level', ['--log-level', 'loud']],
     ['empty --events', ['--events', ',']],
