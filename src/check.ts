@@ -7,9 +7,14 @@
  * constructor checks its numbers with these, so the mistake throws at once, naming the option.
  */
 
+/** Whether `value` is an integer in [min, max]. */
+export function isInteger(value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): value is number {
+  return Number.isInteger(value) && (value as number) >= min && (value as number) <= max;
+}
+
 /** `value` when it is an integer in [min, max]; a RangeError naming `name` otherwise. */
 export function integer(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
+  if (!isInteger(value, min, max)) {
     const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`;
     throw new RangeError(`${name} must be an integer ${range}, got ${String(value)}`);
   }

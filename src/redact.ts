@@ -39,6 +39,11 @@ export class Secret {
   }
 }
 
+/** A bot token as an application gives it, with or without the `Bot ` of an Authorization header. */
+export function botToken(raw: string): Secret {
+  return new Secret(raw.replace(/^Bot\s+/i, ''));
+}
+
 /** Replaces every token dusk has seen, and anything shaped like a token, with "[redacted]". */
 export function redact(text: string): string {
   let out = text;

@@ -6,6 +6,7 @@
  * are injected through the control surface, for example with `dusk fault`.
  */
 import { parseArgs } from 'node:util';
+import { integer as checkInteger } from '../check.js';
 import { Emulator, type EmulatorOptions, parseChaos } from '../emulator/index.js';
 import { consoleLogger, isLogLevel } from '../logger.js';
 import { UsageError } from './usage-error.js';
@@ -31,20 +32,13 @@ Runs a local Discord gateway (and its REST routes) with fault injection. Prints 
   --log-level LEVEL        debug, info, warn, error or silent (default warn)
 `;
 
-function integer(
-  name: string,
-  value: string | undefined,
-  min = 0,
-  max = Number.MAX_SAFE_INTEGER,
-): number | undefined {
+function integer(name: string, value: string | undefined, min = 0, max?: number): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(
-      `--${name} must be an integer ${max < Number.MAX_SAFE_INTEGER ? `from ${min} to ${max}` : `of at least ${min}`}`,
-    );
+  try {
+    return checkInteger(`--${name}`, Number(value), min, max);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
   }
-  return n;
 }
 
 export function emulatorOptions(argv: string[]): EmulatorOptions | null {

@@ -120,7 +120,7 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
       this.#counts.set(id, counts);
       shard[undelivered] = () => ({
         ...counts,
-        first: this.#queue.find((e) => e.shardId === id && e.s !== null)?.s ?? null,
+        first: () => this.#queue.find((e) => e.shardId === id && e.s !== null)?.s ?? null,
       });
       shard.on('state', onState);
       shard.on('fatal', onFatal);

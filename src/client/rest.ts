@@ -6,8 +6,9 @@
  * `retry_after`, a bounded number of times) because the caller has nothing better to do than wait;
  * a 401 becomes an error that says the token is wrong without ever containing it.
  */
+import { isInteger } from '../check.js';
 import { type Clock, sleep, systemClock } from '../clock.js';
-import { redact, Secret } from '../redact.js';
+import { botToken, redact, type Secret } from '../redact.js';
 
 export const DEFAULT_API = 'https://discord.com/api/v10';
 
@@ -131,24 +132,21 @@ async function readBody(response: Response, what: string): Promise<string> {
 /** More shards than any bot could need: a count past it is not an answer to trust. */
 export const MAX_SHARDS = 1 << 16;
 
-const isCount = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): boolean =>
-  Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
-
 /** `GET /gateway/bot`: the URL, recommended shard count and session start limit. */
 export async function fetchGatewayBot(
   token: string | Secret,
   options: RestOptions = {},
 ): Promise<GatewayBotInfo> {
-  const secret = typeof token === 'string' ? new Secret(token.replace(/^Bot\s+/i, '')) : token;
+  const secret = typeof token === 'string' ? botToken(token) : token;
   const body = (await get('/gateway/bot', secret, options)) as Partial<GatewayBotInfo>;
   const limit = body?.session_start_limit;
   if (
     typeof body?.url !== 'string' ||
-    !isCount(body.shards, 1, MAX_SHARDS) ||
+    !isInteger(body.shards, 1, MAX_SHARDS) ||
     !limit ||
-    !isCount(limit.max_concurrency, 1, MAX_SHARDS) ||
-    !isCount(limit.remaining, 0) ||
-    !isCount(limit.total, 0) ||
+    !isInteger(limit.max_concurrency, 1, MAX_SHARDS) ||
+    !isInteger(limit.remaining, 0) ||
+    !isInteger(limit.total, 0) ||
     !(typeof limit.reset_after === 'number' && limit.reset_after >= 0)
   ) {
     throw new RestError(

@@ -194,22 +194,24 @@ describe('FileSessionStore', () => {
     });
   });
 
-  test('after a corrupt-file error the same store reads the file again once it is fixed', async () => {
+  /** A store on a file that is not JSON, whose first read has just failed. */
+  async function corruptStore(): Promise<{ path: string; store: FileSessionStore }> {
     const path = freshPath();
-    await new FileSessionStore(path).set(0, session(0));
+    await new FileSessionStore(path).set(0, session(0)); // creates the directory
     await writeFile(path, 'not json');
     const store = new FileSessionStore(path);
     await assert.rejects(store.get(0), /not valid JSON/);
+    return { path, store };
+  }
+
+  test('after a corrupt-file error the same store reads the file again once it is fixed', async () => {
+    const { path, store } = await corruptStore();
     await writeFile(path, JSON.stringify({ sessions: [session(0, 5)] }));
     assert.equal((await store.get(0))?.sequence, 5);
   });
 
   test('a corrupt file is replaced by the next write, not left to fail every save', async () => {
-    const path = freshPath();
-    await new FileSessionStore(path).set(0, session(0));
-    await writeFile(path, 'not json');
-    const store = new FileSessionStore(path);
-    await assert.rejects(store.get(0), /not valid JSON/);
+    const { path, store } = await corruptStore();
     await store.set(1, session(1));
     assert.deepEqual(await new FileSessionStore(path).all(), [session(1)]);
   });

@@ -55,6 +55,44 @@ export function isSessionInfo(value: unknown): value is SessionInfo {
   );
 }
 
+/**
+ * Why a stored value cannot be resumed by a shard of `shardCount` whose token has `owner`, or null
+ * when it can. A store may hold anything: what it returns is checked before the token goes anywhere.
+ */
+export function storedSessionProblem(value: unknown, shardCount: number, owner: string): string | null {
+  if (!isSessionInfo(value)) return 'is not a session';
+  if (value.shardCount !== shardCount) return `is from ${value.shardCount} shards, not ${shardCount}`;
+  if (value.owner !== undefined && value.owner !== owner) return 'was identified with another token';
+  return null;
+}
+
+/** A buffer's count of one shard's events: taken in, handed out, and the oldest still pending. */
+export interface Pending {
+  readonly pushed: number;
+  readonly taken: number;
+  /** The sequence of the oldest pending event that has one (looked up only when needed). */
+  first(): number | null;
+}
+
+/**
+ * The sequence a later process must resume a session from, when the shard has received up to
+ * `sequence` and some of it may still wait in a buffer: before the oldest pending event, never
+ * before `floor` (READY's sequence, which no resume replays, or the one the session was restored
+ * at). `sessionFrom` is `pushed` when the session began: events of an earlier session may still be
+ * ahead of it in the buffer, and then nothing of this one has been taken.
+ */
+export function keptSequence(
+  sequence: number,
+  floor: number,
+  sessionFrom: number,
+  pending: Pending | null,
+): number {
+  if (!pending || pending.taken >= pending.pushed) return sequence;
+  if (pending.taken < sessionFrom) return floor;
+  const first = pending.first();
+  return first === null ? sequence : Math.max(floor, Math.min(sequence, first - 1));
+}
+
 /** Where sessions live between processes. Implementations may be sync or async. */
 export interface SessionStore {
   get(shardId: number): SessionInfo | undefined | Promise<SessionInfo | undefined>;
@@ -161,12 +199,7 @@ export class FileSessionStore implements SessionStore {
   async #write(): Promise<void> {
     this.#writing = this.#next!;
     this.#next = null;
-    const { sessions } = await this.#read();
-    for (const [id, own] of this.#own) {
-      if (own) sessions.set(id, own);
-      else sessions.delete(id);
-    }
-    const list = [...sessions.values()].sort((a, b) => a.shardId - b.shardId);
+    const list = this.#overlay((await this.#read()).sessions);
     await mkdir(dirname(this.path), { recursive: true });
     const tmp = `${this.path}.${process.pid}.${++tmpSerial}.tmp`;
     await writeFile(tmp, `${JSON.stringify({ sessions: list }, null, 2)}\n`);
@@ -175,7 +208,11 @@ export class FileSessionStore implements SessionStore {
 
   /** Every stored session (for tools that inspect the file). */
   async all(): Promise<SessionInfo[]> {
-    const sessions = new Map(await this.#load());
+    return this.#overlay(new Map(await this.#load()));
+  }
+
+  /** `sessions` (changed in place) with this store's own entries laid over, sorted by shard. */
+  #overlay(sessions: Map<number, SessionInfo>): SessionInfo[] {
     for (const [id, own] of this.#own) {
       if (own) sessions.set(id, own);
       else sessions.delete(id);

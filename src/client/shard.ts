@@ -38,7 +38,7 @@ import { type Logger, scopedLogger, silentLogger } from '../logger.js';
 import { closeAction, RESUMABLE_CLOSE_CODE } from '../protocol/close-codes.js';
 import { parseIntents } from '../protocol/intents.js';
 import { API_VERSION, MAX_CLIENT_PAYLOAD_BYTES } from '../protocol/opcodes.js';
-import { redact, Secret } from '../redact.js';
+import { botToken, redact, type Secret } from '../redact.js';
 import { type BackoffOptions, backoffDelay, reidentifyDelay } from './backoff.js';
 import { type Envelope, readEnvelope, readEnvelopeHead } from './decode.js';
 import { GatewayCloseError, PayloadTooLargeError, ShardClosedError } from './errors.js';
@@ -47,7 +47,16 @@ import { Heartbeater, type HeartbeatHooks, Latency, type LatencyStats } from './
 import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
 import { type Compression, checkCompressionAvailable, createInflater, type Inflater } from './inflate.js';
 import { RateLimiter, type RateLimiterState, reservedSlots } from './ratelimiter.js';
-import { isGatewayUrl, isSessionInfo, type SessionInfo, type SessionStore, tokenOwner } from './session.js';
+import {
+  isGatewayUrl,
+  isSessionInfo,
+  keptSequence,
+  type Pending,
+  type SessionInfo,
+  type SessionStore,
+  storedSessionProblem,
+  tokenOwner,
+} from './session.js';
 
 export type ShardStatus =
   | 'idle'
@@ -254,16 +263,10 @@ const RESUME_URL_MISSES = 3;
 
 /**
  * The key of the function through which an owner that buffers a shard's events (a ShardManager)
- * tells how many of them it has taken in and handed out, and the sequence of the oldest one still
- * pending (not part of the public API).
+ * tells how many of them it has taken in and handed out, and the oldest one still pending (not part
+ * of the public API).
  */
 export const undelivered: unique symbol = Symbol('dusk.undelivered');
-
-export interface Pending {
-  pushed: number;
-  taken: number;
-  first: number | null;
-}
 
 const hasSequence = (event: Dispatch): boolean => event.s !== null;
 
@@ -364,9 +367,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     if (!Number.isInteger(shardId) || shardId < 0 || shardId >= shardCount) {
       throw new RangeError(`shardId must be an integer in [0, ${shardCount - 1}], got ${shardId}`);
     }
-    if (typeof options.token !== 'string' || options.token.replace(/^Bot\s+/i, '').trim() === '') {
-      throw new TypeError('a bot token is required');
-    }
+    const token = typeof options.token === 'string' ? botToken(options.token) : null;
+    if (!token || token.reveal().trim() === '') throw new TypeError('a bot token is required');
     const events = options.events ?? null;
     if (events !== null && !(Array.isArray(events) && events.every((t) => typeof t === 'string'))) {
       throw new TypeError('events must be a list of dispatch names, e.g. ["MESSAGE_CREATE"], or null');
@@ -393,7 +395,7 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     }
     this.shardId = shardId;
     this.shardCount = shardCount;
-    this.#token = new Secret(options.token.replace(/^Bot\s+/i, ''));
+    this.#token = token;
     this.#owner = tokenOwner(this.#token);
     if (session?.owner !== undefined && session.owner !== this.#owner) {
       throw new RangeError('the saved session was identified with another token');
@@ -489,27 +491,15 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
    */
   get session(): SessionInfo | null {
     if (!this.#session || this.#sequence === null) return null;
-    return { ...this.#session, sequence: this.#keptSequence(this.#sequence) };
-  }
-
-  /**
-   * Before the oldest event of this session still in a buffer, never before READY (which no resume
-   * replays) nor before what an earlier process delivered. Events of an earlier session may still
-   * be ahead of it in the buffer; then nothing of this one has been taken.
-   */
-  #keptSequence(sequence: number): number {
-    const pending = this.#pending();
-    if (!pending || pending.taken >= pending.pushed) return sequence;
-    if (pending.taken < this.#sessionFrom) return this.#floor;
-    if (pending.first === null) return sequence;
-    return Math.max(this.#floor, Math.min(sequence, pending.first - 1));
+    const sequence = keptSequence(this.#sequence, this.#floor, this.#sessionFrom, this.#pending());
+    return { ...this.#session, sequence };
   }
 
   /** This shard's buffered events: its own buffer's, or else its owner's. */
   #pending(): Pending | null {
     const queue = this.#queue;
     if (!queue || queue.pushed === 0) return this[undelivered]();
-    return { pushed: queue.pushed, taken: queue.taken, first: queue.find(hasSequence)?.s ?? null };
+    return { pushed: queue.pushed, taken: queue.taken, first: () => queue.find(hasSequence)?.s ?? null };
   }
 
   /** Replaced by an owner that buffers this shard's events; a method, so an idle shard holds no closure for it. */
@@ -626,15 +616,11 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
       .then(() => this.#store!.get(this.shardId))
       .then(
         (stored) => {
-          if (stored && !isSessionInfo(stored)) {
-            this.#log.warn('the session store returned something that is not a session; identifying instead');
-          } else if (stored && stored.shardCount !== this.shardCount) {
-            this.#log.warn(
-              `the stored session is from ${stored.shardCount} shards, not ${this.shardCount}; identifying instead`,
-            );
-          } else if (stored && stored.owner !== undefined && stored.owner !== this.#owner) {
-            this.#log.warn('the stored session was identified with another token; identifying instead');
-          } else if (stored) {
+          if (stored === undefined || stored === null) return;
+          const problem = storedSessionProblem(stored, this.shardCount, this.#owner);
+          if (problem) {
+            this.#log.warn(`the stored session ${problem}; identifying instead`);
+          } else {
             this.#session = stored;
             this.#sequence = stored.sequence;
             this.#floor = stored.sequence;

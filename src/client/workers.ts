@@ -23,12 +23,18 @@ import { integer, shardIds } from '../check.js';
 import { type Clock, systemClock, type Timer } from '../clock.js';
 import { consoleLogger, type Logger, type LogLevel, silentLogger } from '../logger.js';
 import { shardForGuild } from '../protocol/snowflake.js';
-import { Secret } from '../redact.js';
+import { botToken } from '../redact.js';
 import { PayloadTooLargeError, ShardClosedError } from './errors.js';
 import { closingIterator, EventQueue } from './event-queue.js';
 import type { LatencyStats } from './heartbeat.js';
 import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
-import { isSessionInfo, type SessionInfo, type SessionStore, tokenOwner } from './session.js';
+import {
+  keptSequence,
+  type SessionInfo,
+  type SessionStore,
+  storedSessionProblem,
+  tokenOwner,
+} from './session.js';
 import { type Dispatch, SAVE_EVERY_MS, Shard, type ShardOptions, type ShardStatus } from './shard.js';
 
 /** Shard options that can cross a thread boundary (no functions, clocks or stores). */
@@ -261,7 +267,7 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
   async #load(): Promise<void> {
     const store = this.#options.sessionStore;
     if (!store) return;
-    const owner = tokenOwner(new Secret(this.#options.token.replace(/^Bot\s+/i, '')));
+    const owner = tokenOwner(botToken(this.#options.token));
     for (const [id, record] of this.#shards) {
       let saved: unknown;
       try {
@@ -272,15 +278,9 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         continue;
       }
       // Something that is not a session would fail in the worker at every restart; identify instead.
-      if (saved === undefined) continue;
-      const problem = !isSessionInfo(saved)
-        ? 'not a session'
-        : saved.shardCount !== this.shardCount
-          ? `from ${saved.shardCount} shards, not ${this.shardCount}`
-          : saved.owner !== undefined && saved.owner !== owner
-            ? 'identified with another token'
-            : null;
-      if (problem) this.#log.warn(`shard ${id}'s stored session is ${problem}; identifying instead`);
+      if (saved === undefined || saved === null) continue;
+      const problem = storedSessionProblem(saved, this.shardCount, owner);
+      if (problem) this.#log.warn(`shard ${id}'s stored session ${problem}; identifying instead`);
       else {
         record.session = saved as SessionInfo;
         record.delivered = (saved as SessionInfo).sequence;
@@ -404,12 +404,15 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
    */
   #toKeep(session: SessionInfo): SessionInfo {
     const record = this.#shards.get(session.shardId)!;
-    const at = this.#atDelivered(session);
-    if (record.taken >= record.pushed) return at;
-    if (record.taken < record.sessionFrom) return { ...at, sequence: record.floor };
-    const first = this.#queue.find((e) => e.shardId === session.shardId && e.s !== null)?.s;
-    if (first == null) return at;
-    return { ...at, sequence: Math.max(record.floor, Math.min(at.sequence, first - 1)) };
+    const pending = {
+      pushed: record.pushed,
+      taken: record.taken,
+      first: () => this.#queue.find((e) => e.shardId === session.shardId && e.s !== null)?.s ?? null,
+    };
+    return {
+      ...session,
+      sequence: keptSequence(record.delivered, record.floor, record.sessionFrom, pending),
+    };
   }
 
   #onMessage(worker: WorkerRecord, message: FromWorker): void {

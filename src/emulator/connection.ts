@@ -23,6 +23,7 @@ import type { Socket } from 'node:net';
 import { deflateSync } from 'node:zlib';
 import type { WebSocket } from 'ws';
 import type { Clock, Timer } from '../clock.js';
+import type { Logger } from '../logger.js';
 import { CLIENT_OPCODES, GatewayOpcodes } from '../protocol/opcodes.js';
 import {
   type Compression,
@@ -41,13 +42,14 @@ export type ConnectionCounter = 'heartbeats' | 'rateLimited' | 'heartbeatTimeout
 /** What a connection needs from the gateway that owns it. */
 export interface ConnectionHost {
   readonly clock: Clock;
+  readonly logger: Logger;
   readonly options: {
     readonly heartbeatInterval: number;
     readonly heartbeatTimeoutFactor: number;
     readonly sendLimit: { readonly limit: number; readonly windowMs: number };
     readonly zlibSplit: number;
   };
-  count(counter: ConnectionCounter, connection?: Connection): void;
+  count(counter: ConnectionCounter): void;
   identify(connection: Connection, d: Record<string, unknown>): void;
   resume(connection: Connection, d: { token: string; session_id: string; seq: number }): void;
   command(connection: Connection, op: number, d: Record<string, unknown>): void;
@@ -251,7 +253,10 @@ export class Connection implements SessionSink {
     if (this.#drainTimer || !this.#open) return;
     this.#drainTimer = this.host.clock.setTimeout(() => {
       this.#drainTimer = null;
-      this.host.count('slowReaders', this);
+      this.host.count('slowReaders');
+      this.host.logger.warn(`dropped a client whose socket did not drain for ${SLOW_READER_MS} ms`, {
+        session: this.session?.sessionId ?? null,
+      });
       this.drop();
     }, SLOW_READER_MS);
   }

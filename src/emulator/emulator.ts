@@ -24,7 +24,7 @@ import { isIntents, PRIVILEGED_INTENTS, requiredIntent } from '../protocol/inten
 import { GatewayOpcodes, SEND_LIMIT, SEND_WINDOW_MS } from '../protocol/opcodes.js';
 import { isSnowflake } from '../protocol/snowflake.js';
 import type { Compression, DispatchParts } from './compress.js';
-import { Connection, type ConnectionCounter, type ConnectionHost, SLOW_READER_MS } from './connection.js';
+import { Connection, type ConnectionCounter, type ConnectionHost } from './connection.js';
 import { type ChaosSpec, type Fault, parseChaos, startChaos } from './faults.js';
 import { controlHandler, requestUrl, restHandler } from './http.js';
 import { IdentifyLimits, type SessionStartLimitOptions } from './identify-limits.js';
@@ -208,7 +208,8 @@ export class Emulator implements ConnectionHost {
   };
   readonly limits: IdentifyLimits;
   readonly #init: EmulatorOptions;
-  readonly #logger: Logger;
+  /** Where the gateway and its connections say what they did. */
+  readonly logger: Logger;
   #token: string;
   readonly #sessions = new Map<string, GatewaySession>();
   readonly #connections = new Set<Connection>();
@@ -227,7 +228,7 @@ export class Emulator implements ConnectionHost {
     checkOptions(options);
     this.#init = options;
     this.clock = options.clock ?? systemClock;
-    this.#logger = options.logger ?? silentLogger;
+    this.logger = options.logger ?? silentLogger;
     this.world = options.world ?? new SeededWorld(options);
     this.#token = options.token ?? defaultToken(this.world.botUser.id, options.seed ?? 1);
     this.options = {
@@ -291,12 +292,8 @@ export class Emulator implements ConnectionHost {
     return { ...this.#counters };
   }
 
-  count(counter: ConnectionCounter, connection?: Connection): void {
+  count(counter: ConnectionCounter): void {
     this.#counters[counter]++;
-    if (counter === 'slowReaders') {
-      const session = connection?.session?.sessionId ?? null;
-      this.#logger.warn(`dropped a client whose socket did not drain for ${SLOW_READER_MS} ms`, { session });
-    }
   }
 
   session(id: string): GatewaySession | undefined {
@@ -490,7 +487,7 @@ export class Emulator implements ConnectionHost {
     const connection = this.#connectionOf.get(session);
     if (!connection) throw new Error(`session ${sessionId} has no connection to inject "${fault.type}" into`);
     this.#counters.faults++;
-    this.#logger.debug('fault', { session: sessionId, fault: fault.type });
+    this.logger.debug('fault', { session: sessionId, fault: fault.type });
     switch (fault.type) {
       case 'reconnect': {
         connection.sendOp(GatewayOpcodes.Reconnect, null);
@@ -599,7 +596,7 @@ export class Emulator implements ConnectionHost {
     this.#sessions.set(session.sessionId, session);
     this.#bind(connection, session);
     if (d.compress === true) connection.enablePayloadCompression();
-    this.#logger.debug('identify', { session: session.sessionId, shard: session.shard });
+    this.logger.debug('identify', { session: session.sessionId, shard: session.shard });
     // The initial presence, as an op 3 right after IDENTIFY: the GUILD_CREATEs to come show it.
     const presence = d.presence;
     if (typeof presence === 'object' && presence !== null && !Array.isArray(presence)) {
@@ -670,7 +667,7 @@ export class Emulator implements ConnectionHost {
     this.#bind(connection, session);
     session.push('RESUMED', dispatchParts('RESUMED', { _trace: ['["dusk-emulator",{"micros":0.0}]'] }));
     this.#counters.dispatches++;
-    this.#logger.debug('resume', { session: session.sessionId, from: d.seq, replayed: replay.length });
+    this.logger.debug('resume', { session: session.sessionId, from: d.seq, replayed: replay.length });
   }
 
   command(connection: Connection, op: number, d: Record<string, unknown>): void {
@@ -780,7 +777,7 @@ export class Emulator implements ConnectionHost {
   #resetToken(): void {
     this.#counters.tokenResets++;
     this.#token = `${this.#token.split('.')[0]}.${randomBytes(4).toString('hex')}.${randomBytes(18).toString('base64url')}`;
-    this.#logger.warn('session start limit exhausted: the token was reset');
+    this.logger.warn('session start limit exhausted: the token was reset');
     // Detached sessions too: none of them may be resumed with the new token.
     for (const session of this.#sessions.values()) if (!session.ended) this.#end(session, 'token-reset');
     for (const connection of [...this.#connections]) connection.close(4004, 'Authentication failed.');
