@@ -195,6 +195,37 @@ describe('end()', () => {
   });
 });
 
+describe('stop() and clear()', () => {
+  test('stop() delivers nothing more, but keeps what is pending and what arrives for find() until clear()', async () => {
+    const { queue } = make(10);
+    queue.push(1);
+    queue.push(2);
+    assert.deepEqual(await take(queue, 1), [1]);
+    queue.stop();
+    assert.deepEqual(await queue.next(), { value: undefined, done: true });
+    queue.push(3);
+    assert.equal(queue.pushed, 3);
+    assert.equal(queue.taken, 1);
+    assert.equal(
+      queue.find((n) => n > 2),
+      3,
+      'an event pushed after stop() is not kept',
+    );
+    assert.equal(
+      queue.find(() => true),
+      2,
+    );
+    queue.clear();
+    queue.push(4);
+    assert.equal(
+      queue.find(() => true),
+      undefined,
+      'a cleared queue took another event',
+    );
+    assert.deepEqual(await queue.next(), { value: undefined, done: true });
+  });
+});
+
 describe('iterator behaviour', () => {
   test('for await reads events as they come and stops at end()', async () => {
     const { queue } = make(4);

@@ -17,7 +17,10 @@ export class EventQueue<T> {
   /** Readers waiting on an empty buffer, in call order (next() may be called again before it settles). */
   #waiting: Array<{ resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void }> = [];
   #ended = false;
-  /** Set by stop(): nothing more is delivered, though the pending events stay until clear(). */
+  /**
+   * Set by stop(): nothing more is delivered, but what is pushed is still kept, with the pending
+   * events, until clear(), so `find` sees every event the application never got.
+   */
   #stopped = false;
   #error: unknown = undefined;
   /** Events pushed and delivered so far: owners compare them to tell which pending events are old. */
@@ -62,24 +65,30 @@ export class EventQueue<T> {
   }
 
   /**
-   * Delivers nothing more: iteration ends at once, while the pending events stay for `find` until
-   * `clear()`. A resumable close stops its buffer first, so what it keeps and what the application
-   * took cannot overlap.
+   * Delivers nothing more: iteration ends at once, while the pending events, and any pushed from
+   * now on, stay for `find` until `clear()`. A resumable close stops its buffer first, so what it
+   * keeps and what the application took cannot overlap; events that still arrive during the close
+   * (a listener that closed in the middle of a batch, a worker's batch in flight) are kept too, or
+   * the session would be kept after events nobody received.
    */
   stop(): void {
     this.#stopped = true;
     this.end();
   }
 
-  /** Drops the events not yet delivered: after a resumable close, a resume brings them again. */
+  /**
+   * Drops the events not yet delivered (after a resumable close, a resume brings them again); a
+   * stopped queue then takes nothing more.
+   */
   clear(): void {
     this.#items = [];
     this.#head = 0;
+    this.#stopped = false;
   }
 
   /** Adds an event; returns false when the buffer has reached its high-water mark. */
   push(item: T): boolean {
-    if (this.#ended) return true;
+    if (this.#ended && !this.#stopped) return true;
     this.pushed++;
     const reader = this.#waiting.shift();
     if (reader) {

@@ -261,6 +261,35 @@ test('a loop that keeps reading while a resumable close runs gets nothing the re
   await resumeInAnotherManager(emu, { sessionStore }, seen, ids);
 });
 
+test('a resumable close called by a dispatch listener, with the loop caught up, keeps that event for the resume', async () => {
+  const emu = await startEmulator({ guilds: 4, identifyInterval: 0 });
+  const manager = managerFor(emu, 2, { identifyQueue: new LocalIdentifyQueue({ window: 0 }) });
+  const seen: Dispatch[][] = [[], []];
+  const reading = (async () => {
+    for await (const e of manager) seen[e.shardId]!.push(e);
+  })();
+  await manager.start();
+  const ids = [0, 1].map((i) => manager.shard(i)!.session!.sessionId);
+  for (const id of ids) await emu.burst(id, 20);
+  const logged = () => ids.reduce((n, id) => n + emu.session(id)!.log().length, 0);
+  await until(() => seen[0]!.length + seen[1]!.length === logged(), 'the loop caught up');
+  // The event that closes is handed to the listener before it reaches the merged buffer.
+  let closing: Promise<SessionInfo[]> | null = null;
+  manager.once('dispatch', () => {
+    closing = manager.close({ resumable: true });
+  });
+  await emu.burst(ids[0]!, 20);
+  await until(() => closing !== null, 'the close');
+  const saved = await closing!;
+  await reading;
+  await resumeInAnotherManager(
+    emu,
+    { perShard: (id) => ({ session: saved.find((s) => s.shardId === id)! }) },
+    seen,
+    ids,
+  );
+});
+
 test("a slow reader of the merged stream pauses the shards that filled it, loses nothing, and keeps the application's own pause", async () => {
   const emu = await startEmulator({ guilds: 4, identifyInterval: 0, maxConcurrency: 2 });
   const manager = managerFor(emu, 2, { maxConcurrency: 2, bufferSize: 50 });

@@ -275,6 +275,32 @@ test('a loop that keeps reading while a resumable close runs gets nothing the ne
   await resumeInAnotherManager(emu, store, events, total);
 });
 
+test('events that reach the main thread during a resumable close are kept for the resume, not lost', async () => {
+  const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
+  const store = new MemorySessionStore();
+  const manager = new WorkerShardManager({ ...workersOptions(emu), sessionStore: store });
+  const events: Dispatch[] = [];
+  const reading = (async () => {
+    for await (const e of manager) events.push(e);
+  })();
+  await manager.start();
+  const sessions = emu.sessions();
+  for (const s of sessions) await emu.burst(s.id, 20);
+  const total = () => sessions.reduce((n, s) => n + emu.session(s.id)!.log().length, 0);
+  await until(() => events.length === total(), 'the loop caught up');
+  // The close starts in the middle of a worker's batch: the rest of it arrives after the buffer
+  // stopped, as a batch in flight would.
+  let closing: Promise<unknown> | null = null;
+  manager.once('dispatch', () => {
+    closing = manager.close({ resumable: true });
+  });
+  await emu.burst(sessions[0]!.id, 20);
+  await until(() => closing !== null, 'the close');
+  await closing;
+  await reading;
+  await resumeInAnotherManager(emu, store, events, total);
+});
+
 test('a restarted worker leaves its fatally closed shards closed', async () => {
   const { emu, manager, restarts } = await runningWorkers(0);
   const fatal: number[] = [];
