@@ -224,6 +224,26 @@ describe('stop() and clear()', () => {
     );
     assert.deepEqual(await queue.next(), { value: undefined, done: true });
   });
+  test('stop(deliver) still delivers the pending events it picks, in order, and withholds the rest', async () => {
+    const { queue } = make(10);
+    for (const n of [1, 2, 3, 4, 5]) queue.push(n);
+    assert.deepEqual(await take(queue, 1), [1]);
+    const asked: number[] = [];
+    queue.stop((n) => {
+      asked.push(n);
+      return n % 2 === 0;
+    });
+    assert.deepEqual(asked, [2, 3, 4, 5], 'each pending event is asked about once, oldest first');
+    queue.push(6);
+    queue.clear();
+    assert.deepEqual(await take(queue, 2), [2, 4]);
+    assert.deepEqual(await queue.next(), { value: undefined, done: true });
+    assert.equal(
+      queue.find(() => true),
+      undefined,
+    );
+    assert.equal(queue.taken, 3);
+  });
 });
 
 describe('iterator behaviour', () => {

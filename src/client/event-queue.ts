@@ -18,10 +18,10 @@ export class EventQueue<T> {
   #waiting: Array<{ resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void }> = [];
   #ended = false;
   /**
-   * Set by stop(): nothing more is delivered, but what is pushed is still kept, with the pending
-   * events, until clear(), so `find` sees every event the application never got.
+   * Set by stop(): the events that will not be delivered, those pending then and those pushed
+   * since, kept until clear() so `find` sees every event the application never got.
    */
-  #stopped = false;
+  #withheld: T[] | null = null;
   #error: unknown = undefined;
   /** Events pushed and delivered so far: owners compare them to tell which pending events are old. */
   pushed = 0;
@@ -55,40 +55,51 @@ export class EventQueue<T> {
     return this.size >= this.highWaterMark;
   }
 
-  /** The oldest event still waiting to be delivered that matches, if any. */
+  /** The oldest event not yet delivered that matches, if any, withheld ones included. */
   find(match: (item: T) => boolean): T | undefined {
     for (let i = this.#head; i < this.#items.length; i++) {
       const item = this.#items[i] as T;
       if (match(item)) return item;
     }
-    return undefined;
+    return this.#withheld?.find(match);
   }
 
   /**
-   * Delivers nothing more: iteration ends at once, while the pending events, and any pushed from
-   * now on, stay for `find` until `clear()`. A resumable close stops its buffer first, so what it
-   * keeps and what the application took cannot overlap; events that still arrive during the close
-   * (a listener that closed in the middle of a batch, a worker's batch in flight) are kept too, or
-   * the session would be kept after events nobody received.
+   * Delivers only the pending events `deliver` picks (called once for each, oldest first), then
+   * ends; the others, and any pushed from now on, are withheld for `find` until `clear()`.
+   *
+   * A resumable close stops its buffer first, so what it keeps and what the application took
+   * cannot overlap. Events that still arrive during the close (a listener that closed in the middle
+   * of a batch, a worker's batch in flight) are withheld too, or the session would be kept after
+   * events nobody received. What a resume cannot bring again, events of a session that has ended,
+   * is still delivered.
    */
-  stop(): void {
-    this.#stopped = true;
+  stop(deliver: (item: T) => boolean = () => false): void {
+    if (this.#withheld) return;
+    const kept: T[] = [];
+    this.#withheld = [];
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const item = this.#items[i] as T;
+      (deliver(item) ? kept : this.#withheld).push(item);
+    }
+    this.#items = kept;
+    this.#head = 0;
     this.end();
   }
 
-  /**
-   * Drops the events not yet delivered (after a resumable close, a resume brings them again); a
-   * stopped queue then takes nothing more.
-   */
+  /** Drops the withheld events (a resume brings them again); the stopped queue takes nothing more. */
   clear(): void {
-    this.#items = [];
-    this.#head = 0;
-    this.#stopped = false;
+    this.#withheld = null;
   }
 
   /** Adds an event; returns false when the buffer has reached its high-water mark. */
   push(item: T): boolean {
-    if (this.#ended && !this.#stopped) return true;
+    if (this.#withheld) {
+      this.pushed++;
+      this.#withheld.push(item);
+      return true;
+    }
+    if (this.#ended) return true;
     this.pushed++;
     const reader = this.#waiting.shift();
     if (reader) {
@@ -110,7 +121,7 @@ export class EventQueue<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
-    if (this.size > 0 && !this.#stopped) {
+    if (this.size > 0) {
       this.taken++;
       const wasFull = this.full;
       const value = this.#items[this.#head] as T;

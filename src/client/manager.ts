@@ -24,9 +24,10 @@ import type { LatencyStats } from './heartbeat.js';
 import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
 import { bucketOrder } from './ranges.js';
 import { fetchGatewayBot, type RestOptions } from './rest.js';
-import type { SessionInfo } from './session.js';
+import { oldestOfEach, type SessionInfo } from './session.js';
 import {
   type Dispatch,
+  endedEvents,
   holdReading,
   Shard,
   type ShardOptions,
@@ -207,8 +208,12 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
    * a resumable shutdown runs must not throw the sessions away.
    */
   close(options: { resumable?: boolean } = {}): Promise<SessionInfo[]> {
-    // A resumable close delivers nothing more: the sessions are kept before what is still buffered.
-    if (!this.#closing && options.resumable) this.#queue.stop();
+    // A resumable close delivers nothing more, but what no resume brings again (see Shard's close):
+    // the sessions are kept before what is still buffered.
+    if (!this.#closing && options.resumable) {
+      const ended = new Map([...this.#shards].map(([id, shard]) => [id, shard[endedEvents]()]));
+      this.#queue.stop(oldestOfEach(ended));
+    }
     // Every shard's close runs to its end even if one fails (a listener of it threw), and the merged
     // stream ends either way; the failure is then reported.
     this.#closing ??= Promise.allSettled([...this.#shards.values()].map((s) => s.close(options))).then(

@@ -93,6 +93,28 @@ export function keptSequence(
   return first === null ? sequence : Math.max(floor, Math.min(sequence, first - 1));
 }
 
+/**
+ * How many of the oldest pending events are of sessions that have ended, all of them when none is
+ * current (`sessionFrom` null): no resume brings those again, so even a resumable close delivers
+ * them.
+ */
+export function endedSessionEvents(
+  sessionFrom: number | null,
+  pending: { readonly pushed: number; readonly taken: number } | null,
+): number {
+  if (!pending) return 0;
+  return Math.max(0, Math.min(sessionFrom ?? pending.pushed, pending.pushed) - pending.taken);
+}
+
+/** A filter for `EventQueue.stop` that passes the first `counts.get(shardId)` events of each shard. */
+export function oldestOfEach(counts: Map<number, number>): (event: { shardId: number }) => boolean {
+  return (event) => {
+    const left = counts.get(event.shardId) ?? 0;
+    if (left > 0) counts.set(event.shardId, left - 1);
+    return left > 0;
+  };
+}
+
 /** Where sessions live between processes. Implementations may be sync or async. */
 export interface SessionStore {
   get(shardId: number): SessionInfo | undefined | Promise<SessionInfo | undefined>;

@@ -48,9 +48,11 @@ import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
 import { type Compression, checkCompressionAvailable, createInflater, type Inflater } from './inflate.js';
 import { RateLimiter, type RateLimiterState, reservedSlots } from './ratelimiter.js';
 import {
+  endedSessionEvents,
   isGatewayUrl,
   isSessionInfo,
   keptSequence,
+  oldestOfEach,
   type Pending,
   type SessionInfo,
   type SessionStore,
@@ -267,6 +269,8 @@ const RESUME_URL_MISSES = 3;
  * of the public API).
  */
 export const undelivered: unique symbol = Symbol('dusk.undelivered');
+/** See `Shard[endedEvents]`. */
+export const endedEvents: unique symbol = Symbol('dusk.endedEvents');
 
 const hasSequence = (event: Dispatch): boolean => event.s !== null;
 
@@ -507,6 +511,11 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     return null;
   }
 
+  /** How many of this shard's buffered events, the oldest, are of a session that has ended. */
+  [endedEvents](): number {
+    return endedSessionEvents(this.#session ? this.#sessionFrom : null, this.#pending());
+  }
+
   get latency(): LatencyStats {
     return this.#latency.stats;
   }
@@ -728,6 +737,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
       // not delivered after all, since a resume of the kept session brings them again.
       const kept = this.session;
       if (kept) this.#sequence = kept.sequence;
+      // Except those of a session that has ended, which nothing brings again.
+      this.#queue?.stop(oldestOfEach(new Map([[this.shardId, this[endedEvents]()]])));
       this.#queue?.clear();
     }
     this.#finalSave = this.#saveSession();

@@ -85,16 +85,22 @@ for (const { shardId, session } of init.shards) {
       setImmediate(flush);
     }
   });
-  shard.on('state', (state) =>
+  let reported = session !== null;
+  const reportSession = () => {
+    reported = shard.session !== null;
+    post({ type: 'session', shardId, session: shard.session });
+  };
+  shard.on('state', (state) => {
     post({
       type: 'state',
       shardId,
       status: state.status,
       attempts: state.reconnectAttempts,
       latency: shard.latency,
-    }),
-  );
-  const reportSession = () => post({ type: 'session', shardId, session: shard.session });
+    });
+    // A session that ended (op 9, 4009) is reported too: no resume brings its buffered events again.
+    if (reported && shard.session === null) reportSession();
+  });
   shard.on('ready', reportSession);
   shard.on('resumed', reportSession);
   shard.on('fatal', (error) => post({ type: 'fatal', shardId, code: error.code, message: error.message }));

@@ -29,7 +29,9 @@ import { closingIterator, EventQueue } from './event-queue.js';
 import type { LatencyStats } from './heartbeat.js';
 import { type IdentifyQueue, LocalIdentifyQueue } from './identify-queue.js';
 import {
+  endedSessionEvents,
   keptSequence,
+  oldestOfEach,
   type SessionInfo,
   type SessionStore,
   storedSessionProblem,
@@ -594,8 +596,14 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
 
   async #close(options: { resumable?: boolean }): Promise<SessionInfo[]> {
     this.#closing = true;
-    // A resumable close delivers nothing more: the sessions are kept before what is still buffered.
-    if (options.resumable) this.#queue.stop();
+    // A resumable close delivers nothing more but the events of sessions that have ended, which no
+    // resume brings again: the sessions are kept before what is still buffered.
+    if (options.resumable) {
+      const ended = new Map(
+        [...this.#shards].map(([id, r]) => [id, endedSessionEvents(r.session ? r.sessionFrom : null, r)]),
+      );
+      this.#queue.stop(oldestOfEach(ended));
+    }
     this.#saveTimer?.cancel();
     this.#startup?.reject(new ShardClosedError('closed before every shard was ready'));
     this.#startup = null;

@@ -290,6 +290,46 @@ test('a resumable close called by a dispatch listener, with the loop caught up, 
   );
 });
 
+test('a resumable close still delivers the buffered events of a session that ended, which nothing can replay', async () => {
+  // The shards run on a manual clock, to hold shard 0 in its wait before identifying again.
+  const emu = await startEmulator({ guilds: 4, identifyInterval: 0, heartbeatInterval: 60_000 });
+  const { manager, ids, iterator } = await bufferedManager(emu, { clock: new ManualClock() }, 100);
+  const log = (id: string) => emu.session(id)!.log();
+  emu.fault(ids[0]!, { type: 'invalid-session', resumable: false });
+  await until(() => manager.shard(0)!.state.status === 'disconnected', 'the wait before identifying');
+  const saved = await manager.close({ resumable: true });
+  assert.deepEqual(
+    saved.map((s) => s.shardId),
+    [1],
+    'a session that ended was kept',
+  );
+  const late: string[] = [];
+  for (let next = await iterator.next(); !next.done; next = await iterator.next())
+    late.push(`${next.value.shardId}:${next.value.s}`);
+  assert.deepEqual(
+    late,
+    log(ids[0]!).map((e) => `0:${e.seq}`),
+    "not exactly the ended session's events",
+  );
+  // Shard 1's events were withheld: its resume brings them, after its READY.
+  const again = managerFor(emu, 2, {
+    identifyQueue: new LocalIdentifyQueue({ window: 0 }),
+    perShard: (id) => (id === 1 ? { session: saved[0]! } : {}),
+  });
+  const resumed: number[] = [];
+  again.on('dispatch', (e) => {
+    if (e.shardId === 1) resumed.push(e.s!);
+  });
+  await again.start();
+  const expected = log(ids[1]!)
+    .slice(1)
+    .map((e) => e.seq);
+  await until(() => resumed.length >= expected.length, 'the replay');
+  assert.deepEqual(resumed, expected);
+  await again.close();
+  await emu.close();
+});
+
 test("a slow reader of the merged stream pauses the shards that filled it, loses nothing, and keeps the application's own pause", async () => {
   const emu = await startEmulator({ guilds: 4, identifyInterval: 0, maxConcurrency: 2 });
   const manager = managerFor(emu, 2, { maxConcurrency: 2, bufferSize: 50 });

@@ -301,6 +301,65 @@ test('events that reach the main thread during a resumable close are kept for th
   await resumeInAnotherManager(emu, store, events, total);
 });
 
+test('a resumable close still delivers the buffered events of a session that ended, which nothing can replay', {
+  timeout: 30_000,
+}, async () => {
+  const { emu, store, manager, iterator } = await bufferedWorkers(100);
+  const log = (id: string) => emu.session(id)!.log();
+  const before = emu.sessions();
+  const ended = before.find((s) => s.shard[0] === 0)!.id;
+  emu.fault(ended, { type: 'invalid-session', resumable: false });
+  // After the 1–5 s wait, shard 0 identifies again; its new session's events join the buffer.
+  const newSession = () =>
+    emu.sessions().find((s) => s.shard[0] === 0 && s.id !== ended && log(s.id).length > 0);
+  await until(() => newSession() !== undefined, 'the new session', 10_000);
+  await until(() => manager.status()[0]!.status === 'active', 'shard 0 active');
+  const saved = await manager.close({ resumable: true });
+  assert.equal(saved.find((s) => s.shardId === 0)?.sessionId, newSession()!.id);
+  const late: string[] = [];
+  for (let next = await iterator.next(); !next.done; next = await iterator.next())
+    late.push(`${next.value.shardId}:${next.value.s}`);
+  assert.deepEqual(
+    late,
+    log(ended).map((e) => `0:${e.seq}`),
+    "not exactly the ended session's events",
+  );
+  // Every current session's events were withheld: the resumes bring them, after each READY.
+  const again = new WorkerShardManager({ ...workersOptions(emu), sessionStore: store });
+  const resumed = new Map<number, number[]>([0, 1, 2, 3].map((id) => [id, []]));
+  again.on('dispatch', (e) => resumed.get(e.shardId)!.push(e.s!));
+  await again.start();
+  for (const s of saved) {
+    const expected = log(s.sessionId)
+      .slice(1)
+      .map((e) => e.seq);
+    await until(() => resumed.get(s.shardId)!.length >= expected.length, `the replay of shard ${s.shardId}`);
+    assert.deepEqual(resumed.get(s.shardId), expected, `shard ${s.shardId}`);
+  }
+  await again.close();
+  await emu.close();
+});
+
+test('a resumable close while a shard waits to identify again delivers its ended session and keeps no session for it', async () => {
+  const { emu, manager, iterator } = await bufferedWorkers(100);
+  const ended = emu.sessions().find((s) => s.shard[0] === 0)!.id;
+  emu.fault(ended, { type: 'invalid-session', resumable: false });
+  await until(() => manager.status()[0]!.status === 'disconnected', 'the wait before identifying');
+  const saved = await manager.close({ resumable: true });
+  assert.deepEqual(saved.map((s) => s.shardId).sort(), [1, 2, 3], 'a session that ended was kept');
+  const late: string[] = [];
+  for (let next = await iterator.next(); !next.done; next = await iterator.next())
+    late.push(`${next.value.shardId}:${next.value.s}`);
+  assert.deepEqual(
+    late,
+    emu
+      .session(ended)!
+      .log()
+      .map((e) => `0:${e.seq}`),
+  );
+  await emu.close();
+});
+
 test('a restarted worker leaves its fatally closed shards closed', async () => {
   const { emu, manager, restarts } = await runningWorkers(0);
   const fatal: number[] = [];

@@ -361,7 +361,7 @@ test('a stored session identified with another token is not resumed with this on
   await shard.close();
 });
 
-test('events of an ended session still in the buffer do not move the kept sequence of the new one', async () => {
+test('events of an ended session still in the buffer are delivered at a resumable close, and do not move the kept sequence of the new one', async () => {
   // Its own gateway: the shard runs on a manual clock, to skip the wait before identifying again.
   const gateway = await startEmulator({ heartbeatInterval: 60_000 });
   const clock = new ManualClock();
@@ -385,6 +385,15 @@ test('events of an ended session still in the buffer do not move the kept sequen
   const saved = (await shard.close({ resumable: true }))!;
   assert.equal(saved.sessionId, second);
   assert.equal(saved.sequence, log(second)[0]!.seq, "not the new session's READY");
+  // No resume brings the ended session's events again: the loop still gets them, and only them.
+  const late: number[] = [];
+  for (let next = await iterator.next(); !next.done; next = await iterator.next()) late.push(next.value.s!);
+  assert.deepEqual(
+    late,
+    log(first)
+      .slice(200)
+      .map((e) => e.seq),
+  );
   const again = shardFor(gateway, { session: saved });
   const rest = collect(again);
   await again.connect();
