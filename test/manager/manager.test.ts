@@ -56,6 +56,11 @@ async function bufferedManager(
   return { manager, ids, logged, iterator };
 }
 
+/** Options that give each shard its session from `saved`. */
+function resuming(saved: SessionInfo[]): Partial<ConstructorParameters<typeof ShardManager>[0]> {
+  return { perShard: (id) => ({ session: saved.find((s) => s.shardId === id)! }) };
+}
+
 /** A second manager resumes the sessions; with `seen` before it, each session is exactly once. */
 async function resumeInAnotherManager(
   emu: Emulator,
@@ -224,12 +229,7 @@ test('a resumable close keeps each session at the last event the merged loop too
   const seen: Dispatch[][] = [[], []];
   for (const e of taken) seen[e.shardId]!.push(e);
   for (const s of saved) assert.equal(s.sequence, seen[s.shardId]!.at(-1)?.s ?? 0, `shard ${s.shardId}`);
-  await resumeInAnotherManager(
-    emu,
-    { perShard: (id) => ({ session: saved.find((s) => s.shardId === id)! }) },
-    seen,
-    ids,
-  );
+  await resumeInAnotherManager(emu, resuming(saved), seen, ids);
 });
 
 test('a loop that keeps reading while a resumable close runs gets nothing the resume brings again', async () => {
@@ -282,12 +282,7 @@ test('a resumable close called by a dispatch listener, with the loop caught up, 
   await until(() => closing !== null, 'the close');
   const saved = await closing!;
   await reading;
-  await resumeInAnotherManager(
-    emu,
-    { perShard: (id) => ({ session: saved.find((s) => s.shardId === id)! }) },
-    seen,
-    ids,
-  );
+  await resumeInAnotherManager(emu, resuming(saved), seen, ids);
 });
 
 test('a resumable close still delivers the buffered events of a session that ended, which nothing can replay', async () => {
