@@ -504,7 +504,8 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
           record.sessionFrom = record.pushed;
           record.awaiting = null;
         }
-        if (message.session) void this.#save([this.#toKeep(message.session)]);
+        // A session that ended leaves the store too, as a Shard's does: no later process resumes it.
+        void this.#save([message.session ? this.#toKeep(message.session) : message.shardId]);
         return;
       }
       case 'fatal': {
@@ -671,14 +672,16 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
   }
 
   /** Writes sessions to the store; a store that fails is logged, as a Shard does, not thrown. */
-  #save(sessions: readonly SessionInfo[]): Promise<void> {
+  /** Writes `sessions`; a bare shard ID deletes that shard's session. */
+  #save(sessions: readonly (SessionInfo | number)[]): Promise<void> {
     const store = this.#options.sessionStore;
     if (!store) return Promise.resolve();
     // After any write still under way, as a Shard does: an older save must not land last.
     this.#saving = this.#saving.then(async () => {
       for (const session of sessions) {
         try {
-          await store.set(session.shardId, session);
+          if (typeof session === 'number') await store.set(session, null);
+          else await store.set(session.shardId, session);
         } catch (error) {
           this.#log.warn(`could not write the session store: ${(error as Error).message}`);
         }

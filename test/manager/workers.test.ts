@@ -341,12 +341,15 @@ test('a resumable close still delivers the buffered events of a session that end
 });
 
 test('a resumable close while a shard waits to identify again delivers its ended session and keeps no session for it', async () => {
-  const { emu, manager, iterator } = await bufferedWorkers(100);
+  const { emu, store, manager, iterator } = await bufferedWorkers(100);
   const ended = emu.sessions().find((s) => s.shard[0] === 0)!.id;
+  assert.equal(store.get(0)?.sessionId, ended);
   emu.fault(ended, { type: 'invalid-session', resumable: false });
   await until(() => manager.status()[0]!.status === 'disconnected', 'the wait before identifying');
+  await until(() => store.get(0) === undefined, 'the ended session deleted from the store');
   const saved = await manager.close({ resumable: true });
   assert.deepEqual(saved.map((s) => s.shardId).sort(), [1, 2, 3], 'a session that ended was kept');
+  assert.equal(store.get(0), undefined, 'the store still holds a session that ended');
   const late: string[] = [];
   for (let next = await iterator.next(); !next.done; next = await iterator.next())
     late.push(`${next.value.shardId}:${next.value.s}`);
