@@ -195,14 +195,20 @@ describe('end()', () => {
   });
 });
 
-describe('stop() and clear()', () => {
+describe('stop(), release() and clear()', () => {
   test('stop() delivers nothing more, but keeps what is pending and what arrives for find() until clear()', async () => {
     const { queue } = make(10);
     queue.push(1);
     queue.push(2);
     assert.deepEqual(await take(queue, 1), [1]);
     queue.stop();
-    assert.deepEqual(await queue.next(), { value: undefined, done: true });
+    let settled = false;
+    const waiting = queue.next().then((r) => {
+      settled = true;
+      return r;
+    });
+    await tick();
+    assert.equal(settled, false, 'a withheld event was delivered');
     queue.push(3);
     assert.equal(queue.pushed, 3);
     assert.equal(queue.taken, 1);
@@ -216,14 +222,16 @@ describe('stop() and clear()', () => {
       2,
     );
     queue.clear();
+    queue.end();
+    assert.deepEqual(await waiting, { value: undefined, done: true });
     queue.push(4);
     assert.equal(
       queue.find(() => true),
       undefined,
       'a cleared queue took another event',
     );
-    assert.deepEqual(await queue.next(), { value: undefined, done: true });
   });
+
   test('stop(deliver) still delivers the pending events it picks, in order, and withholds the rest', async () => {
     const { queue } = make(10);
     for (const n of [1, 2, 3, 4, 5]) queue.push(n);
@@ -236,6 +244,7 @@ describe('stop() and clear()', () => {
     assert.deepEqual(asked, [2, 3, 4, 5], 'each pending event is asked about once, oldest first');
     queue.push(6);
     queue.clear();
+    queue.end();
     assert.deepEqual(await take(queue, 2), [2, 4]);
     assert.deepEqual(await queue.next(), { value: undefined, done: true });
     assert.equal(
@@ -243,6 +252,27 @@ describe('stop() and clear()', () => {
       undefined,
     );
     assert.equal(queue.taken, 3);
+  });
+
+  test('release(pick) hands withheld events out after the deliverable ones, a waiting reader first', async () => {
+    const { queue } = make(10);
+    for (const n of [1, 2, 3]) queue.push(n);
+    queue.stop((n) => n === 1);
+    assert.deepEqual(await take(queue, 1), [1]);
+    const waiting = queue.next();
+    queue.push(4);
+    queue.push(5);
+    queue.release((n) => n !== 3);
+    assert.deepEqual(await waiting, { value: 2, done: false });
+    assert.equal(
+      queue.find(() => true),
+      4,
+    );
+    queue.clear();
+    queue.end();
+    assert.deepEqual(await take(queue, 2), [4, 5]);
+    assert.deepEqual(await queue.next(), { value: undefined, done: true });
+    assert.equal(queue.taken, 4);
   });
 });
 

@@ -65,14 +65,16 @@ export class EventQueue<T> {
   }
 
   /**
-   * Delivers only the pending events `deliver` picks (called once for each, oldest first), then
-   * ends; the others, and any pushed from now on, are withheld for `find` until `clear()`.
+   * Delivers only the pending events `deliver` picks (called once for each, oldest first); the
+   * others, and any pushed from now on, are withheld for `find` until `release()` hands some of them
+   * out after all or `clear()` drops them. Iteration goes on until `end()`.
    *
    * A resumable close stops its buffer first, so what it keeps and what the application took
    * cannot overlap. Events that still arrive during the close (a listener that closed in the middle
-   * of a batch, a worker's batch in flight) are withheld too, or the session would be kept after
-   * events nobody received. What a resume cannot bring again, events of a session that has ended,
-   * is still delivered.
+   * of a batch, a worker's batch in flight, the rest of a connection read to its end) are withheld
+   * too, or the session would be kept after events nobody received. What a resume cannot bring
+   * again, events of a session that has ended, is still delivered, and so is what `release()` picks
+   * once the close has learnt of a session that ended during it.
    */
   stop(deliver: (item: T) => boolean = () => false): void {
     if (this.#withheld) return;
@@ -84,7 +86,27 @@ export class EventQueue<T> {
     }
     this.#items = kept;
     this.#head = 0;
-    this.end();
+  }
+
+  /** Delivers the withheld events `pick` chooses, in order, after what is already deliverable. */
+  release(pick: (item: T) => boolean): void {
+    const withheld = this.#withheld;
+    if (!withheld || this.#ended) return;
+    this.#withheld = [];
+    for (const item of withheld) {
+      if (!pick(item)) {
+        this.#withheld.push(item);
+        continue;
+      }
+      const reader = this.#waiting.shift();
+      if (!reader) {
+        this.#items.push(item);
+        continue;
+      }
+      this.taken++;
+      this.onTaken?.(item);
+      reader.resolve({ value: item, done: false });
+    }
   }
 
   /** Drops the withheld events (a resume brings them again); the stopped queue takes nothing more. */

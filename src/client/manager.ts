@@ -218,8 +218,12 @@ export class ShardManager extends EventEmitter<ManagerEvents> implements AsyncIt
     // stream ends either way; the failure is then reported.
     this.#closing ??= Promise.allSettled([...this.#shards.values()].map((s) => s.close(options))).then(
       (results) => {
-        // As in each shard: the sessions were kept before the events still buffered.
-        if (options.resumable) this.#queue.clear();
+        // As in each shard: the sessions were kept before the events still buffered, and those of
+        // a shard whose session ended during its close are delivered.
+        if (options.resumable) {
+          this.#queue.release((e) => this.#shards.get(e.shardId)!.session === null);
+          this.#queue.clear();
+        }
         this.#queue.end();
         const sessions: SessionInfo[] = [];
         for (const r of results) {

@@ -166,6 +166,8 @@ class Connection implements HeartbeatHooks {
   resuming = false;
   /** The websocket handshake completed. */
   opened = false;
+  /** A resumable close is reading the rest of it (see Shard#drain). */
+  draining = false;
 
   constructor(
     readonly shard: Shard,
@@ -260,6 +262,8 @@ const STABLE_AFTER_MS = 5000;
 const FLAPS_FORGIVEN = 2;
 /** How long a session store may lag behind the dispatches received. */
 export const SAVE_EVERY_MS = 5000;
+/** How long a resumable close reads the rest of a connection, waiting for the gateway's close frame. */
+const DRAIN_MS = 2000;
 /** Failed opens of a resume URL in a row before resuming through the gateway URL instead. */
 const RESUME_URL_MISSES = 3;
 
@@ -466,7 +470,10 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     // the session.
     const stop = (this.#stop ??= { resumable: options.resumable ?? false });
     const conn = this.#conn;
-    if (conn) this.#endConnection(conn, { kind: 'stopped' }, stop.resumable ? RESUMABLE_CLOSE_CODE : 1000);
+    if (conn && stop.resumable && conn.awaiting === 'answered' && conn.ws.readyState === WebSocket.OPEN)
+      this.#drain(conn);
+    else if (conn)
+      this.#endConnection(conn, { kind: 'stopped' }, stop.resumable ? RESUMABLE_CLOSE_CODE : 1000);
     this.#wake?.();
     if (this.#loop === 'idle') {
       this.#loop = 'ended';
@@ -668,7 +675,12 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
 
   /** A connection ended; how it ended decides what comes next. */
   #afterConnection(outcome: Outcome): void {
-    if (outcome.kind === 'stopped' || this.#stop) return this.#endLoop();
+    if (outcome.kind === 'stopped' || this.#stop) {
+      // The gateway ended the session while a resumable close read the rest of the connection:
+      // there is nothing to resume, and the buffered events are delivered (see #finishStop).
+      if (outcome.kind === 'identify' || outcome.kind === 'fatal') this.#forgetSession();
+      return this.#endLoop();
+    }
     if (outcome.kind === 'fatal') {
       return this.#endLoop(new GatewayCloseError(outcome.code!, this.shardId, outcome.reason));
     }
@@ -924,6 +936,30 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
     } catch {
       ws.terminate();
     }
+  }
+
+  /**
+   * Ends an established connection for a resumable close, reading what the gateway already sent
+   * first. Behind a socket paused for a full buffer may wait the op 9 or close code that ended the
+   * session; kept as if alive, its buffered events would be withheld for a resume the gateway then
+   * refuses, and lost. So the close frame goes out at once, the socket is read to its end (the
+   * events on it are buffered like any other), and the session is kept only if nothing ended it.
+   * The gateway's close frame ends the connection, or DRAIN_MS without one.
+   */
+  #drain(conn: Connection): void {
+    conn.draining = true;
+    conn.heartbeater?.stop();
+    conn.heartbeater = null;
+    conn.timer?.cancel();
+    conn.timer = this.#clock.setTimeout(() => {
+      conn.ws.terminate();
+      this.#finish(conn, { kind: 'stopped' });
+    }, DRAIN_MS);
+    if (conn.paused) {
+      conn.paused = false;
+      conn.ws.resume();
+    }
+    conn.ws.close(RESUMABLE_CLOSE_CODE);
   }
 
   /** A deadline for the current step; missing it ends the connection with a resume attempt. */
@@ -1297,7 +1333,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
    * active pauses.
    */
   #pauseReading(conn: Connection): void {
-    if (conn.paused || conn.ended || this.#conn !== conn || this.#status !== 'active') return;
+    if (conn.paused || conn.ended || conn.draining || this.#conn !== conn || this.#status !== 'active')
+      return;
     conn.paused = true;
     conn.ws.pause();
     this.#log.debug('pausing the socket until the application catches up');

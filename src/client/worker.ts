@@ -136,7 +136,11 @@ port.on('message', (message: ToWorker) => {
     case 'close':
       flush();
       void Promise.all([...shards.values()].map((s) => s.close({ resumable: message.resumable }))).then(
-        (sessions) => post({ type: 'closed', sessions: sessions.filter((s) => s !== null) }),
+        (sessions) => {
+          // Events read while the shards closed go before the answer.
+          flush();
+          post({ type: 'closed', sessions: sessions.filter((s) => s !== null) });
+        },
       );
       return;
   }

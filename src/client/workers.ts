@@ -651,7 +651,9 @@ export class WorkerShardManager extends EventEmitter<WorkerManagerEvents> implem
         if (session) all.push(session);
       }
       await this.#save(all);
-      // The sessions were kept before the events still buffered, which a resume brings again.
+      // The sessions were kept before the events still buffered, which a resume brings again;
+      // those of a shard whose session ended during its close are delivered.
+      this.#queue.release((e) => this.#shards.get(e.shardId)!.session === null);
       this.#queue.clear();
     }
     this.#queue.end();

@@ -325,6 +325,38 @@ test('a resumable close still delivers the buffered events of a session that end
   await emu.close();
 });
 
+test('a resumable close reads paused sockets to their end: a session the gateway ended there is not kept, and its events are delivered', async () => {
+  const emu = await startEmulator({ guilds: 4, identifyInterval: 0 });
+  const manager = managerFor(emu, 2, {
+    identifyQueue: new LocalIdentifyQueue({ window: 0 }),
+    bufferSize: 100,
+  });
+  const iterator = manager[Symbol.asyncIterator]();
+  await manager.start();
+  const ids = [0, 1].map((i) => manager.shard(i)!.session!.sessionId);
+  // Nothing is read: the merged buffer fills, shard 0 stops reading, and op 9 waits behind its burst.
+  void emu.burst(ids[0]!, 3000);
+  await until(() => manager.shard(0)!.buffer.paused, "shard 0's paused socket");
+  emu.fault(ids[0]!, { type: 'invalid-session', resumable: false });
+  const saved = await manager.close({ resumable: true });
+  assert.deepEqual(
+    saved.map((s) => s.shardId),
+    [1],
+    'a session the gateway ended was kept',
+  );
+  const got: number[] = [];
+  for (let next = await iterator.next(); !next.done; next = await iterator.next())
+    if (next.value.shardId === 0) got.push(next.value.s!);
+  assert.deepEqual(
+    got,
+    emu
+      .session(ids[0]!)!
+      .log()
+      .map((e) => e.seq),
+  );
+  await emu.close();
+});
+
 test("a slow reader of the merged stream pauses the shards that filled it, loses nothing, and keeps the application's own pause", async () => {
   const emu = await startEmulator({ guilds: 4, identifyInterval: 0, maxConcurrency: 2 });
   const manager = managerFor(emu, 2, { maxConcurrency: 2, bufferSize: 50 });

@@ -363,6 +363,41 @@ test('a resumable close while a shard waits to identify again delivers its ended
   await emu.close();
 });
 
+test('a resumable close reads paused sockets to their end: a session the gateway ended there is not kept, and its events are delivered', async () => {
+  const emu = await startEmulator({ guilds: 6, maxConcurrency: 4, identifyInterval: 0 });
+  const store = new MemorySessionStore();
+  const manager = new WorkerShardManager({ ...workersOptions(emu), sessionStore: store, bufferSize: 100 });
+  let arrived = 0;
+  manager.on('dispatch', (e) => {
+    if (e.shardId === 0) arrived++;
+  });
+  const iterator = manager[Symbol.asyncIterator]();
+  await manager.start();
+  const id = emu.sessions().find((s) => s.shard[0] === 0)!.id;
+  const log = () => emu.session(id)!.log();
+  // Nothing is read: the main thread stops acknowledging, the worker pauses its sockets, and op 9
+  // waits behind the rest of the burst.
+  void emu.burst(id, 100_000);
+  await until(() => arrived > 100, 'a start on the burst');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.ok(
+    arrived < log().length,
+    `the worker read the whole burst (${arrived} of ${log().length}): nothing waits behind a paused socket`,
+  );
+  emu.fault(id, { type: 'invalid-session', resumable: false });
+  const saved = await manager.close({ resumable: true });
+  assert.deepEqual(saved.map((s) => s.shardId).sort(), [1, 2, 3], 'a session the gateway ended was kept');
+  assert.equal(store.get(0), undefined);
+  const got: number[] = [];
+  for (let next = await iterator.next(); !next.done; next = await iterator.next())
+    if (next.value.shardId === 0) got.push(next.value.s!);
+  assert.deepEqual(
+    got,
+    log().map((e) => e.seq),
+  );
+  await emu.close();
+});
+
 test('a restarted worker leaves its fatally closed shards closed', async () => {
   const { emu, manager, restarts } = await runningWorkers(0);
   const fatal: number[] = [];

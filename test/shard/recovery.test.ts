@@ -263,6 +263,32 @@ test('a resumable close keeps the session at the last event a loop took; the buf
   await second.close();
 });
 
+test('a resumable close reads the paused socket to its end: a session the gateway ended there is not kept, and its events are delivered', async () => {
+  const gateway = await startEmulator();
+  const store = new MemorySessionStore();
+  const shard = shardFor(gateway, { bufferSize: 100, sessionStore: store });
+  await shard.connect();
+  const id = shard.session!.sessionId;
+  const iterator = shard[Symbol.asyncIterator]();
+  // Nothing is read: the buffer fills, the socket pauses, and the gateway's op 9 waits behind the burst.
+  void gateway.burst(id, 3000);
+  await until(() => shard.buffer.paused, 'the paused socket');
+  gateway.fault(id, { type: 'invalid-session', resumable: false });
+  const saved = await shard.close({ resumable: true });
+  assert.equal(saved, null, 'a session the gateway ended was kept');
+  assert.equal(store.get(0), undefined);
+  const got: number[] = [];
+  for (let next = await iterator.next(); !next.done; next = await iterator.next()) got.push(next.value.s!);
+  assert.deepEqual(
+    got,
+    gateway
+      .session(id)!
+      .log()
+      .map((e) => e.seq),
+  );
+  await gateway.close();
+});
+
 test('while events flow the store follows within SAVE_EVERY_MS, so a process that dies replays little', async () => {
   // Its own gateway: the shard's heartbeats run on the manual clock, so the gateway must not expect them.
   const gateway = await startEmulator({ heartbeatInterval: 60_000 });
