@@ -16,7 +16,7 @@ import {
   ShardManager,
   shardForGuild,
 } from '../../src/index.js';
-import { assertExactlyOnce, startEmulator, TOKEN, until } from '../shard/harness.js';
+import { assertExactlyOnce, readToEnd, startEmulator, TOKEN, until } from '../shard/harness.js';
 
 const WINDOW = 150;
 
@@ -298,9 +298,7 @@ test('a resumable close still delivers the buffered events of a session that end
     [1],
     'a session that ended was kept',
   );
-  const late: string[] = [];
-  for (let next = await iterator.next(); !next.done; next = await iterator.next())
-    late.push(`${next.value.shardId}:${next.value.s}`);
+  const late = (await readToEnd(iterator)).map((e) => `${e.shardId}:${e.s}`);
   assert.deepEqual(
     late,
     log(ids[0]!).map((e) => `0:${e.seq}`),
@@ -344,9 +342,7 @@ test('a resumable close reads paused sockets to their end: a session the gateway
     [1],
     'a session the gateway ended was kept',
   );
-  const got: number[] = [];
-  for (let next = await iterator.next(); !next.done; next = await iterator.next())
-    if (next.value.shardId === 0) got.push(next.value.s!);
+  const got = (await readToEnd(iterator)).filter((e) => e.shardId === 0).map((e) => e.s);
   assert.deepEqual(
     got,
     emu

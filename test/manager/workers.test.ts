@@ -18,7 +18,7 @@ import {
   shardForGuild,
   WorkerShardManager,
 } from '../../src/index.js';
-import { startEmulator, TOKEN, until } from '../shard/harness.js';
+import { readToEnd, startEmulator, TOKEN, until } from '../shard/harness.js';
 
 /** 4 shards on 2 workers against `emu`, with a queue of `maxConcurrency` buckets and a `window` ms. */
 function workersOptions(emu: Emulator, maxConcurrency = 4, window = 0, events?: string[]) {
@@ -316,9 +316,7 @@ test('a resumable close still delivers the buffered events of a session that end
   await until(() => manager.status()[0]!.status === 'active', 'shard 0 active');
   const saved = await manager.close({ resumable: true });
   assert.equal(saved.find((s) => s.shardId === 0)?.sessionId, newSession()!.id);
-  const late: string[] = [];
-  for (let next = await iterator.next(); !next.done; next = await iterator.next())
-    late.push(`${next.value.shardId}:${next.value.s}`);
+  const late = (await readToEnd(iterator)).map((e) => `${e.shardId}:${e.s}`);
   assert.deepEqual(
     late,
     log(ended).map((e) => `0:${e.seq}`),
@@ -350,9 +348,7 @@ test('a resumable close while a shard waits to identify again delivers its ended
   const saved = await manager.close({ resumable: true });
   assert.deepEqual(saved.map((s) => s.shardId).sort(), [1, 2, 3], 'a session that ended was kept');
   assert.equal(store.get(0), undefined, 'the store still holds a session that ended');
-  const late: string[] = [];
-  for (let next = await iterator.next(); !next.done; next = await iterator.next())
-    late.push(`${next.value.shardId}:${next.value.s}`);
+  const late = (await readToEnd(iterator)).map((e) => `${e.shardId}:${e.s}`);
   assert.deepEqual(
     late,
     emu
@@ -388,9 +384,7 @@ test('a resumable close reads paused sockets to their end: a session the gateway
   const saved = await manager.close({ resumable: true });
   assert.deepEqual(saved.map((s) => s.shardId).sort(), [1, 2, 3], 'a session the gateway ended was kept');
   assert.equal(store.get(0), undefined);
-  const got: number[] = [];
-  for (let next = await iterator.next(); !next.done; next = await iterator.next())
-    if (next.value.shardId === 0) got.push(next.value.s!);
+  const got = (await readToEnd(iterator)).filter((e) => e.shardId === 0).map((e) => e.s);
   assert.deepEqual(
     got,
     log().map((e) => e.seq),

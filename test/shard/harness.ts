@@ -69,3 +69,10 @@ export function assertExactlyOnce(
   }
   assert.equal(offset, events.length, 'the shard delivered events the emulator never sent');
 }
+
+/** Reads `iterator` to its end: what a `for await` loop still gets. */
+export async function readToEnd(iterator: AsyncIterator<Dispatch>): Promise<Dispatch[]> {
+  const events: Dispatch[] = [];
+  for (let next = await iterator.next(); !next.done; next = await iterator.next()) events.push(next.value);
+  return events;
+}

@@ -16,7 +16,7 @@ import {
   MemorySessionStore,
   type SessionInfo,
 } from '../../src/index.js';
-import { assertExactlyOnce, collect, shardFor, startEmulator, TOKEN, until } from './harness.js';
+import { assertExactlyOnce, collect, readToEnd, shardFor, startEmulator, TOKEN, until } from './harness.js';
 
 let emu: Emulator;
 before(async () => {
@@ -277,8 +277,7 @@ test('a resumable close reads the paused socket to its end: a session the gatewa
   const saved = await shard.close({ resumable: true });
   assert.equal(saved, null, 'a session the gateway ended was kept');
   assert.equal(store.get(0), undefined);
-  const got: number[] = [];
-  for (let next = await iterator.next(); !next.done; next = await iterator.next()) got.push(next.value.s!);
+  const got = (await readToEnd(iterator)).map((e) => e.s);
   assert.deepEqual(
     got,
     gateway
@@ -412,8 +411,7 @@ test('events of an ended session still in the buffer are delivered at a resumabl
   assert.equal(saved.sessionId, second);
   assert.equal(saved.sequence, log(second)[0]!.seq, "not the new session's READY");
   // No resume brings the ended session's events again: the loop still gets them, and only them.
-  const late: number[] = [];
-  for (let next = await iterator.next(); !next.done; next = await iterator.next()) late.push(next.value.s!);
+  const late = (await readToEnd(iterator)).map((e) => e.s);
   assert.deepEqual(
     late,
     log(first)
