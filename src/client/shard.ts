@@ -458,7 +458,8 @@ export class Shard extends EventEmitter<ShardEvents> implements AsyncIterable<Di
 
   /**
    * Closes the shard. With `resumable` the socket is closed with a code that keeps the session,
-   * which is returned (and saved to the session store) so a later shard can resume it; otherwise
+   * which is returned (and saved to the session store) so a later shard can resume it, unless what
+   * the gateway had already sent on it ends the session (see #drain); otherwise
    * the session is ended (close 1000) and null is returned. While a close is under way, a second
    * call waits for it and does what the first one asked.
    */
